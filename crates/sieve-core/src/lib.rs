@@ -1,0 +1,11 @@
+//! Core of sieve: anomaly maps, candidate regions and their descriptors, defect priors and
+//! synthesis, the SVM false-alarm filter, thresholds, metrics and datasets.
+//!
+//! Conventions used throughout: images and maps are row-major, `(height, width)` with `x` the
+//! column; a higher anomaly score means more anomalous; pixel values of images are `0..=1`.
+
+pub mod dataset;
+pub mod imageio;
+pub mod map;
+
+pub use map::{AnomalyMap, Mask};
