@@ -5,7 +5,15 @@
 //! column; a higher anomaly score means more anomalous; pixel values of images are `0..=1`.
 
 pub mod dataset;
+pub mod demo;
+pub mod filter;
 pub mod imageio;
 pub mod map;
+pub mod mapio;
+pub mod metrics;
+pub mod prior;
+pub mod regions;
+pub mod svm;
+pub mod synth;
 
 pub use map::{AnomalyMap, Mask};
