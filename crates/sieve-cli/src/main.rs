@@ -1,1 +1,52 @@
-fn main() {}
+//! The `sieve` command line: raw arguments become validated settings before any work starts.
+
+mod args;
+mod demo;
+mod evaluate;
+mod filter_cmd;
+mod progress;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    if let Some(threads) = cli.threads {
+        if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global() {
+            eprintln!("error: failed to start {threads} threads: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let bars = progress::Bars { quiet: cli.quiet };
+    let result = match cli.command {
+        Command::Run(args) => run::run(&args, bars).map(|_| ()),
+        Command::Filter(args) => filter_cmd::filter(&args, bars),
+        Command::Demo(args) => demo::demo(&args, bars),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SIEVE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

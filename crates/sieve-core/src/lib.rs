@@ -7,6 +7,7 @@
 pub mod dataset;
 pub mod demo;
 pub mod filter;
+pub mod fsutil;
 pub mod imageio;
 pub mod map;
 pub mod mapio;

@@ -2,6 +2,7 @@
 //! legacy PyTorch checkpoints.
 
 pub mod backbone;
+pub mod detector;
 pub mod patchcore;
 pub mod pth;
 pub mod weights;

@@ -1,1 +1,23 @@
-//! Placeholder, filled in by its own change.
+//! The object-level false-alarm filter: thresholds from defect-free maps, mining, synthetic
+//! defects with the detector in the loop, balancing, the classifier, the envelope guard,
+//! suppression and the safety estimate.
+
+mod augment;
+mod envelope;
+mod model;
+mod params;
+mod safety;
+mod suppress;
+mod synthesis;
+mod thresholds;
+mod train;
+
+pub use augment::{balance, Augmentation, Balanced};
+pub use envelope::{percentile_sorted, Envelope};
+pub use model::{FalseAlarmFilter, Filtered, JudgedCandidate, Judgement};
+pub use params::{FilterParams, FilterParamsError};
+pub use safety::{RecallLoss, WARNING_SHARE};
+pub use suppress::{scale_factor, suppress, Suppression};
+pub use synthesis::{synthesize, ScoreError, SynthesisStats, SyntheticDefects};
+pub use thresholds::{quantile_sorted, ThresholdError, Thresholds};
+pub use train::{train_filter, TrainingSummary};

@@ -1,0 +1,155 @@
+//! Command-line arguments (clap derive) and their conversion into validated settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// sieve: anomaly detection with an object-level false-alarm filter, on CPU.
+#[derive(Debug, Parser)]
+#[command(name = "sieve", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Hide progress bars and status lines.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Log more (-v info, -vv debug); the SIEVE_LOG variable overrides it.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Worker threads (default: one per core).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fit a detector on defect-free images, train the false-alarm filter, and evaluate the
+    /// baseline and the filtered output on the test split.
+    Run(RunArgs),
+    /// Filter anomaly maps made by another tool, given maps of defect-free images for mining.
+    Filter(FilterArgs),
+    /// Generate a small synthetic inspection set and run the main job on it.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DetectorKind {
+    Patchcore,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ResizeMode {
+    /// Stretch every image to the input size.
+    Stretch,
+    /// Keep the aspect ratio at about the input size's pixel count.
+    KeepAspect,
+}
+
+/// Settings shared by the commands that train the filter.
+#[derive(Debug, Clone, Args)]
+pub struct FilterOptions {
+    /// Smallest false-alarm probability at which a candidate is suppressed.
+    #[arg(long, default_value_t = 0.9)]
+    pub p_cut: f64,
+    /// Switch off the false-alarm envelope guard (not recommended: it keeps real defects that
+    /// look unlike every mined false alarm).
+    #[arg(long)]
+    pub no_envelope: bool,
+    /// Quantile of defect-free pixel scores that sets the pixel threshold t.
+    #[arg(long, default_value_t = 0.995)]
+    pub pixel_quantile: f64,
+    /// Quantile of defect-free image scores that sets the image threshold t_img.
+    #[arg(long, default_value_t = 0.99)]
+    pub image_quantile: f64,
+    /// Painted synthetic defect cases made at least.
+    #[arg(long, default_value_t = 300)]
+    pub min_cases: usize,
+    /// Painted synthetic defect cases made at most.
+    #[arg(long, default_value_t = 1500)]
+    pub max_cases: usize,
+    /// Seed of every random draw.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Data folder in the MVTec AD layout (train/good, test/<type>, ground_truth/<type>).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Detector to fit.
+    #[arg(long, value_enum, default_value_t = DetectorKind::Patchcore)]
+    pub detector: DetectorKind,
+    /// Prior file (TOML) describing what real defects look like.
+    #[arg(long)]
+    pub prior: PathBuf,
+    /// Output folder for report.json, report.md and the fitted model.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Detector input size in pixels, WIDTHxHEIGHT.
+    #[arg(long, default_value = "256x256")]
+    pub input_size: String,
+    /// How images are brought to the input size.
+    #[arg(long, value_enum, default_value_t = ResizeMode::Stretch)]
+    pub resize: ResizeMode,
+    /// Share of all training patches kept in PatchCore's memory bank.
+    #[arg(long, default_value_t = 0.01)]
+    pub coreset_ratio: f64,
+    #[command(flatten)]
+    pub filter: FilterOptions,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FilterArgs {
+    /// Folder of anomaly maps of defect-free images (.npy, 32-bit float .tif/.tiff, 8- or 16-bit
+    /// .png), used to set thresholds and mine false alarms.
+    #[arg(long)]
+    pub good_maps: PathBuf,
+    /// Folder of the defect-free images those maps belong to (same file stems).
+    #[arg(long)]
+    pub good_images: PathBuf,
+    /// Folder of anomaly maps to filter.
+    #[arg(long)]
+    pub maps: PathBuf,
+    /// Folder of the images those maps belong to (same file stems).
+    #[arg(long)]
+    pub images: PathBuf,
+    /// Prior file (TOML) describing what real defects look like.
+    #[arg(long)]
+    pub prior: PathBuf,
+    /// Output folder for filtered maps and candidates.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub filter: FilterOptions,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Output folder for the generated data set and the report.
+    #[arg(long, default_value = "sieve-demo")]
+    pub out: PathBuf,
+    /// Seed of the generated data set and of the run.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+/// Parses `WIDTHxHEIGHT`.
+pub fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
+    let parse = || -> Option<(u32, u32)> {
+        let (w, h) = text.split_once(['x', 'X'])?;
+        Some((w.trim().parse().ok()?, h.trim().parse().ok()?))
+    };
+    parse().ok_or_else(|| anyhow::anyhow!("invalid size {text:?}; expected WIDTHxHEIGHT such as 256x256"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_parses_and_rejects() {
+        assert_eq!(parse_size("320x256").unwrap(), (320, 256));
+        assert!(parse_size("256").unwrap_err().to_string().contains("WIDTHxHEIGHT"));
+    }
+}

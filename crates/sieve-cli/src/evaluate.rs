@@ -1,0 +1,180 @@
+//! Evaluation on a labelled split: baseline and filtered maps of every image, the metrics of
+//! both, and how the filter treated candidates on defect-free images and on the ground truth.
+
+use anyhow::Context;
+use rayon::prelude::*;
+use sieve_core::dataset::Sample;
+use sieve_core::filter::{FalseAlarmFilter, RecallLoss};
+use sieve_core::imageio::{load_mask_for, load_rgb};
+use sieve_core::metrics::{aupro, auroc, f1_at, f1_max};
+use sieve_core::regions::Candidate;
+use sieve_core::{AnomalyMap, Mask};
+use sieve_detect::detector::Detector;
+use sieve_report::{MetricSet, TestCandidateCounts};
+
+use crate::progress::Bars;
+
+/// Upper end of the false-positive rate over which AUPRO is integrated.
+pub const AUPRO_FPR_LIMIT: f64 = 0.3;
+
+/// One evaluated image.
+pub struct ImageResult {
+    pub name: String,
+    pub baseline: AnomalyMap,
+    pub filtered: AnomalyMap,
+    pub mask: Mask,
+    pub defective: bool,
+    /// Candidates touching the ground truth, with whether each was suppressed.
+    pub gt_candidates: Vec<(Candidate, bool)>,
+    /// Candidates touching no ground truth, with whether each was suppressed.
+    pub other_candidates: Vec<(Candidate, bool)>,
+}
+
+/// Metrics and candidate counts of a split.
+pub struct Evaluation {
+    pub baseline: MetricSet,
+    pub filtered: MetricSet,
+    pub counts: TestCandidateCounts,
+    pub recall_loss: RecallLoss,
+    pub images: usize,
+    pub defect_images: usize,
+}
+
+/// Scores and filters one labelled image.
+pub fn evaluate_image(
+    sample: &Sample,
+    detector: &dyn Detector,
+    filter: &FalseAlarmFilter,
+) -> anyhow::Result<ImageResult> {
+    let image = load_rgb(&sample.path)?;
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let mask = match &sample.mask {
+        Some(path) => load_mask_for(path, &sample.path, w, h)?,
+        None => Mask::empty(w, h),
+    };
+    let baseline = detector
+        .anomaly_map(&image, None)
+        .with_context(|| format!("failed to score {}", sample.path.display()))?;
+    let filtered = filter.apply(&baseline, &image);
+
+    let mut touches = vec![false; filtered.candidates.len() + 1];
+    for (&label, &m) in filtered.labels.labels.iter().zip(&mask.data) {
+        if m && label > 0 {
+            touches[label as usize] = true;
+        }
+    }
+    let mut gt_candidates = Vec::new();
+    let mut other_candidates = Vec::new();
+    for judged in &filtered.candidates {
+        let entry = (judged.candidate.clone(), judged.judgement.suppressed);
+        if touches[judged.candidate.label as usize] {
+            gt_candidates.push(entry);
+        } else {
+            other_candidates.push(entry);
+        }
+    }
+    Ok(ImageResult {
+        name: sample.name(),
+        baseline,
+        filtered: filtered.map,
+        mask,
+        defective: sample.is_defective(),
+        gt_candidates,
+        other_candidates,
+    })
+}
+
+/// Scores and filters every sample, in parallel, with a progress bar.
+pub fn evaluate_images(
+    samples: &[Sample],
+    detector: &dyn Detector,
+    filter: &FalseAlarmFilter,
+    bars: Bars,
+    message: &str,
+) -> anyhow::Result<Vec<ImageResult>> {
+    let bar = bars.bar(samples.len() as u64, message);
+    let results: anyhow::Result<Vec<ImageResult>> = samples
+        .par_iter()
+        .map(|s| {
+            let r = evaluate_image(s, detector, filter);
+            bar.inc(1);
+            r
+        })
+        .collect();
+    bar.finish_and_clear();
+    results
+}
+
+/// Computes the metrics of baseline and filtered maps, and the candidate counts.
+pub fn summarise(results: &[ImageResult], filter: &FalseAlarmFilter) -> Evaluation {
+    let labels: Vec<bool> = results.iter().map(|r| r.defective).collect();
+    let t = filter.thresholds;
+    let mut sets = Vec::new();
+    for filtered in [false, true] {
+        let maps: Vec<&AnomalyMap> = results
+            .iter()
+            .map(|r| if filtered { &r.filtered } else { &r.baseline })
+            .collect();
+        let masks: Vec<&Mask> = results.iter().map(|r| &r.mask).collect();
+        let image_scores: Vec<f32> = maps.iter().map(|m| m.max()).collect();
+
+        let mut set = MetricSet::default();
+        set.set("image_auroc", auroc(&image_scores, &labels));
+        set.set_f1("image_f1", f1_at(&image_scores, &labels, t.image as f64));
+        set.set_f1("image_f1_max", f1_max(&image_scores, &labels));
+        set.set("pixel_aupro", aupro(&maps, &masks, AUPRO_FPR_LIMIT));
+        {
+            let pixel_scores: Vec<f32> = maps.iter().flat_map(|m| m.data.iter().copied()).collect();
+            let pixel_labels: Vec<bool> = masks.iter().flat_map(|m| m.data.iter().copied()).collect();
+            set.set("pixel_auroc", auroc(&pixel_scores, &pixel_labels));
+            set.set_f1("pixel_f1", f1_at(&pixel_scores, &pixel_labels, t.pixel as f64));
+            set.set_f1("pixel_f1_max", f1_max(&pixel_scores, &pixel_labels));
+        }
+        sets.push(set);
+    }
+    let filtered = sets.pop().unwrap_or_default();
+    let baseline = sets.pop().unwrap_or_default();
+
+    let mut counts = TestCandidateCounts::default();
+    let mut gt_area = 0.0;
+    let mut gt_area_suppressed = 0.0;
+    for r in results {
+        for (c, suppressed) in &r.other_candidates {
+            if r.defective {
+                counts.other_candidates += 1;
+                counts.other_candidates_suppressed += usize::from(*suppressed);
+            } else {
+                counts.good_candidates += 1;
+                counts.good_candidates_suppressed += usize::from(*suppressed);
+            }
+            let _ = c;
+        }
+        for (c, suppressed) in &r.gt_candidates {
+            let area = c.descriptor.get(sieve_core::regions::Attribute::Area);
+            counts.gt_candidates += 1;
+            gt_area += area;
+            if *suppressed {
+                counts.gt_candidates_suppressed += 1;
+                gt_area_suppressed += area;
+            }
+        }
+    }
+    if counts.gt_candidates > 0 {
+        counts.gt_area_share_suppressed = Some(gt_area_suppressed / gt_area);
+    }
+    let recall_loss = RecallLoss {
+        candidates: counts.gt_candidates,
+        suppressed: counts.gt_candidates_suppressed,
+        share: (counts.gt_candidates > 0)
+            .then(|| counts.gt_candidates_suppressed as f64 / counts.gt_candidates as f64),
+        area_share: counts.gt_area_share_suppressed,
+    };
+    Evaluation {
+        baseline,
+        filtered,
+        counts,
+        recall_loss,
+        images: results.len(),
+        defect_images: labels.iter().filter(|&&d| d).count(),
+    }
+}

@@ -1,0 +1,352 @@
+//! `sieve run`: fit the detector, take thresholds from out-of-fold maps of the defect-free
+//! training images, mine false alarms, paint synthetic defects with the detector in the loop,
+//! train the filter, and evaluate baseline and filtered output on the test split.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use candle_core::Device;
+use rayon::prelude::*;
+use sieve_core::dataset::Dataset;
+use sieve_core::filter::{synthesize, train_filter, FalseAlarmFilter, FilterParams, RecallLoss, Thresholds, WARNING_SHARE};
+use sieve_core::imageio::load_rgb;
+use sieve_core::prior::Prior;
+use sieve_core::regions::{candidates, Candidate};
+use sieve_core::AnomalyMap;
+use sieve_detect::backbone::EfficientNetLite0;
+use sieve_detect::detector::{Detector, InputConfig, PatchCoreDetector, Resize};
+use sieve_detect::patchcore::PatchCoreParams;
+use sieve_report::{write_report, DetectorSummary, Report, SafetyReport, Timing};
+
+use crate::args::{parse_size, FilterOptions, ResizeMode, RunArgs};
+use crate::evaluate::{evaluate_images, summarise};
+use crate::progress::Bars;
+
+/// Largest number of defect-free pixel scores used for the threshold quantiles.
+const MAX_THRESHOLD_PIXELS: usize = 20_000_000;
+
+/// Where the report and model of a finished run are.
+pub struct RunOutcome {
+    pub report: Report,
+    pub out: PathBuf,
+}
+
+/// Turns the shared filter options into checked filter settings.
+pub fn filter_params(options: &FilterOptions) -> anyhow::Result<FilterParams> {
+    let params = FilterParams {
+        p_cut: options.p_cut,
+        envelope: !options.no_envelope,
+        min_cases: options.min_cases,
+        max_cases: options.max_cases,
+        seed: options.seed,
+        ..FilterParams::default()
+    };
+    Ok(params.check()?)
+}
+
+/// Records wall time per stage.
+struct Stopwatch {
+    start: Instant,
+    stage: Instant,
+    stages: BTreeMap<String, f64>,
+}
+
+impl Stopwatch {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            stage: Instant::now(),
+            stages: BTreeMap::new(),
+        }
+    }
+
+    fn lap(&mut self, name: &str) {
+        self.stages
+            .insert(name.to_string(), self.stage.elapsed().as_secs_f64());
+        self.stage = Instant::now();
+    }
+
+    fn finish(self) -> Timing {
+        Timing {
+            stages: self.stages,
+            total: self.start.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+/// Creates `out` if needed and checks that it is writable before any long work starts.
+pub fn prepare_out_dir(out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("failed to create the output folder {}", out.display()))?;
+    let probe = out.join(format!(".sieve-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("output folder {} is not writable; choose another --out", out.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
+    let mut watch = Stopwatch::new();
+
+    let (width, height) = parse_size(&args.input_size)?;
+    let input = InputConfig {
+        width,
+        height,
+        resize: match args.resize {
+            ResizeMode::Stretch => Resize::Stretch,
+            ResizeMode::KeepAspect => Resize::KeepAspect,
+        },
+        ..InputConfig::default()
+    };
+    input.check()?;
+    let params = filter_params(&args.filter)?;
+    let patchcore_params = PatchCoreParams {
+        coreset_ratio: args.coreset_ratio,
+        seed: args.filter.seed,
+        ..PatchCoreParams::default()
+    };
+    patchcore_params.clone().check()?;
+    let prior = Prior::from_path(&args.prior)
+        .with_context(|| format!("invalid prior file {}", args.prior.display()))?;
+    let dataset = Dataset::open(&args.data)?;
+    if dataset.test.is_empty() {
+        bail!(
+            "{} has no test images; sieve run evaluates on test/good and test/<type>",
+            args.data.display()
+        );
+    }
+    let first = load_rgb(&dataset.train[0])?;
+    prior
+        .check_image_size(first.width() as usize, first.height() as usize)
+        .with_context(|| format!("prior {} does not fit the images of {}", args.prior.display(), args.data.display()))?;
+    prepare_out_dir(&args.out)?;
+    bars.say(&format!(
+        "sieve run: {} training, {} validation, {} test images from {}",
+        dataset.train.len(),
+        dataset.validation.len(),
+        dataset.test.len(),
+        args.data.display()
+    ));
+
+    let device = Device::Cpu;
+    let backbone = EfficientNetLite0::load_default(&device).context("failed to load the backbone weights")?;
+    watch.lap("load_backbone");
+
+    let bar = bars.bar(dataset.train.len() as u64, "fit PatchCore");
+    let detector = PatchCoreDetector::fit(
+        backbone,
+        &dataset.train,
+        input.clone(),
+        &patchcore_params,
+        device,
+        &|n| bar.inc(n),
+    )?;
+    bar.finish_and_clear();
+    watch.lap("fit_detector");
+
+    let bar = bars.bar(dataset.train.len() as u64, "out-of-fold maps");
+    let good_maps: Vec<AnomalyMap> = dataset
+        .train
+        .par_iter()
+        .enumerate()
+        .map(|(id, path)| {
+            let image = load_rgb(path)?;
+            let map = detector.anomaly_map(&image, Some(id as u32))?;
+            bar.inc(1);
+            Ok(map)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    bar.finish_and_clear();
+    watch.lap("out_of_fold_maps");
+
+    let thresholds = Thresholds::from_good_maps(
+        &good_maps,
+        args.filter.pixel_quantile,
+        args.filter.image_quantile,
+        MAX_THRESHOLD_PIXELS,
+    )?;
+    let false_alarms: Vec<Candidate> = dataset
+        .train
+        .par_iter()
+        .zip(&good_maps)
+        .map(|(path, map)| {
+            let image = load_rgb(path)?;
+            Ok(candidates(map, &image, thresholds.pixel, &params.describe).1)
+        })
+        .collect::<anyhow::Result<Vec<Vec<Candidate>>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    drop(good_maps);
+    watch.lap("mine_false_alarms");
+    bars.say(&format!(
+        "thresholds: pixel t = {:.4}, image t_img = {:.4}, background b = {:.4}; {} false-alarm candidates mined",
+        thresholds.pixel,
+        thresholds.image,
+        thresholds.background,
+        false_alarms.len()
+    ));
+
+    let bar = bars.bar(params.max_cases as u64, "paint synthetic defects");
+    let synthetic = synthesize(
+        &dataset.train,
+        &prior,
+        thresholds.pixel,
+        &params,
+        |painted, source| {
+            detector
+                .anomaly_map(&painted.image, Some(source as u32))
+                .map_err(|e| e.into())
+        },
+        &|n| bar.inc(n),
+    )
+    .map_err(|e| anyhow::anyhow!("synthetic defects failed: {e}"))?;
+    bar.finish_and_clear();
+    watch.lap("synthesize_defects");
+
+    let (filter, summary) = train_filter(
+        &false_alarms,
+        &synthetic.train,
+        &synthetic.held_back,
+        &prior,
+        thresholds,
+        &params,
+    );
+    watch.lap("train_filter");
+    if let Some(reason) = &summary.inactive_reason {
+        bars.say(&format!("warning: the filter is inactive: {reason}"));
+    }
+
+    let validation_defects: Vec<_> = dataset
+        .validation
+        .iter()
+        .filter(|s| s.is_defective())
+        .cloned()
+        .collect();
+    let validation_recall_loss = if validation_defects.is_empty() {
+        None
+    } else {
+        let results = evaluate_images(&validation_defects, &detector, &filter, bars, "validation defects")?;
+        let gt: Vec<Candidate> = results
+            .into_iter()
+            .flat_map(|r| r.gt_candidates.into_iter().map(|(c, _)| c))
+            .collect();
+        Some(RecallLoss::measure(&filter, &gt))
+    };
+
+    let results = evaluate_images(&dataset.test, &detector, &filter, bars, "evaluate test split")?;
+    let evaluation = summarise(&results, &filter);
+    drop(results);
+    watch.lap("evaluate");
+
+    let model_dir = args.out.join("model");
+    save_model(&model_dir, &detector, &filter, &input, &patchcore_params, &params)?;
+    watch.lap("save_model");
+
+    let mut warnings = Vec::new();
+    let syn = &summary.synthetic_recall_loss;
+    if syn.warns() {
+        warnings.push(format!(
+            "the filter suppresses {} of held-back synthetic defect candidates ({} by area), above the {:.0} % warning level; check the prior or raise --p-cut",
+            percent(syn.share),
+            percent(syn.area_share),
+            100.0 * WARNING_SHARE
+        ));
+    }
+    if let Some(v) = validation_recall_loss.as_ref().filter(|v| v.warns()) {
+        warnings.push(format!(
+            "the filter suppresses {} of the candidates on labelled validation defects",
+            percent(v.share)
+        ));
+    }
+
+    let report = Report {
+        sieve_version: env!("CARGO_PKG_VERSION").to_string(),
+        command: "run".into(),
+        data: args.data.display().to_string(),
+        prior: args.prior.display().to_string(),
+        detector: DetectorSummary {
+            name: detector.name().into(),
+            backbone: "efficientnet-lite0 (ImageNet)".into(),
+            input: format!("{}x{} ({:?})", input.width, input.height, input.resize),
+            settings: serde_json::to_value(&patchcore_params)?,
+        },
+        test_images: evaluation.images,
+        test_defect_images: evaluation.defect_images,
+        thresholds: Some(thresholds),
+        baseline: evaluation.baseline,
+        filtered: evaluation.filtered,
+        filter: summary,
+        synthesis: synthetic.stats,
+        filter_settings: serde_json::to_value(&params)?,
+        safety: SafetyReport {
+            synthetic_recall_loss: filter_loss(&filter, &synthetic.held_back),
+            validation_recall_loss,
+            test_recall_loss: Some(evaluation.recall_loss),
+            warnings,
+            test: evaluation.counts,
+            estimate_source: "detector".into(),
+        },
+        timing: Timing::default(),
+        model_dir: model_dir.display().to_string(),
+        notes: Vec::new(),
+    };
+    let mut report = report;
+    report.timing = watch.finish();
+    write_report(&report, &args.out)?;
+    for w in &report.safety.warnings {
+        bars.say(&format!("warning: {w}"));
+    }
+    Ok(RunOutcome {
+        report,
+        out: args.out.clone(),
+    })
+}
+
+fn filter_loss(filter: &FalseAlarmFilter, held_back: &[Candidate]) -> RecallLoss {
+    RecallLoss::measure(filter, held_back)
+}
+
+fn percent(v: Option<f64>) -> String {
+    v.map(|v| format!("{:.1} %", 100.0 * v)).unwrap_or_else(|| "n/a".into())
+}
+
+/// Writes the fitted model into `dir` through a temporary folder renamed into place, so an
+/// interrupted run never leaves a partial model where a good one was.
+fn save_model(
+    dir: &Path,
+    detector: &PatchCoreDetector,
+    filter: &FalseAlarmFilter,
+    input: &InputConfig,
+    patchcore: &PatchCoreParams,
+    params: &FilterParams,
+) -> anyhow::Result<()> {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let tmp = parent.join(format!(".model.tmp-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)?;
+    }
+    std::fs::create_dir_all(&tmp)?;
+    detector.save(&tmp)?;
+    let settings = serde_json::json!({
+        "format_version": 1,
+        "detector": detector.name(),
+        "backbone": "efficientnet-lite0",
+        "input": input,
+        "patchcore": patchcore,
+        "filter_params": params,
+    });
+    std::fs::write(tmp.join("settings.json"), serde_json::to_vec_pretty(&settings)?)?;
+    std::fs::write(tmp.join("filter.json"), serde_json::to_vec_pretty(filter)?)?;
+    if dir.exists() {
+        let old = parent.join(format!(".model.old-{}", std::process::id()));
+        std::fs::rename(dir, &old)?;
+        std::fs::rename(&tmp, dir)?;
+        std::fs::remove_dir_all(old)?;
+    } else {
+        std::fs::rename(&tmp, dir)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,207 @@
+//! The detector interface the pipeline uses, and its PatchCore implementation on the
+//! EfficientNet-Lite0 backbone.
+//!
+//! Every detector works at a fixed input size and returns anomaly maps at the original image
+//! size, upsampled bilinearly and smoothed with a Gaussian; a higher score means more anomalous.
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use image::Rgb32FImage;
+use serde::{Deserialize, Serialize};
+use sieve_core::AnomalyMap;
+
+use crate::backbone::{image_to_tensor, EfficientNetLite0};
+use crate::patchcore::{embed, PatchCore, PatchCoreBuilder, PatchCoreParams};
+
+/// Error of a detector; carries the failing step's message.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    #[error("backbone failed: {0}")]
+    Backbone(String),
+    #[error("PatchCore failed: {0}")]
+    PatchCore(String),
+    #[error("failed to read {path}: {message}")]
+    Image { path: String, message: String },
+    #[error("tensor operation failed: {0}")]
+    Tensor(#[from] candle_core::Error),
+    #[error("invalid detector setting: {0}")]
+    Config(String),
+}
+
+/// How images are brought to the detector's input size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resize {
+    /// Stretch to exactly `width` x `height`.
+    Stretch,
+    /// Keep the aspect ratio: scale to about `width * height` pixels, each side a multiple of 16.
+    KeepAspect,
+}
+
+/// Settings shared by every detector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InputConfig {
+    /// Input width in pixels.
+    pub width: u32,
+    /// Input height in pixels.
+    pub height: u32,
+    pub resize: Resize,
+    /// Standard deviation, in pixels of the original image, of the Gaussian that smooths maps.
+    pub sigma: f32,
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        Self {
+            width: 256,
+            height: 256,
+            resize: Resize::Stretch,
+            sigma: 4.0,
+        }
+    }
+}
+
+impl InputConfig {
+    /// Checks sizes and smoothing.
+    pub fn check(&self) -> Result<(), DetectError> {
+        if self.width < 32 || self.height < 32 || self.width % 16 != 0 || self.height % 16 != 0 {
+            return Err(DetectError::Config(format!(
+                "input size {}x{} must have sides of at least 32 that are multiples of 16, for example 256x256",
+                self.width, self.height
+            )));
+        }
+        if !(self.sigma >= 0.0 && self.sigma.is_finite()) {
+            return Err(DetectError::Config(format!(
+                "sigma = {} must be a finite number >= 0, for example 4",
+                self.sigma
+            )));
+        }
+        Ok(())
+    }
+
+    /// The input size for an image of `width` x `height`.
+    pub fn input_size(&self, width: u32, height: u32) -> (u32, u32) {
+        match self.resize {
+            Resize::Stretch => (self.width, self.height),
+            Resize::KeepAspect => {
+                let area = (self.width * self.height) as f64;
+                let aspect = width as f64 / height.max(1) as f64;
+                let h = (area / aspect).sqrt();
+                let w = h * aspect;
+                let round = |v: f64| ((v / 16.0).round().max(2.0) * 16.0) as u32;
+                (round(w), round(h))
+            }
+        }
+    }
+
+    /// Upsamples a score grid to the original image size and smooths it.
+    pub fn to_image_map(&self, grid: &AnomalyMap, width: u32, height: u32) -> AnomalyMap {
+        grid.resize_bilinear(width as usize, height as usize)
+            .gaussian_blur(self.sigma)
+    }
+}
+
+/// A fitted detector: anomaly maps for images, optionally out-of-fold for training images.
+pub trait Detector: Sync {
+    /// The detector's name as the command line spells it.
+    fn name(&self) -> &'static str;
+
+    /// The anomaly map of `image` at its original size. With `exclude = Some(i)`, the detector
+    /// scores as if training image `i` had not been seen (out-of-fold), where it supports that.
+    fn anomaly_map(&self, image: &Rgb32FImage, exclude: Option<u32>) -> Result<AnomalyMap, DetectError>;
+}
+
+/// PatchCore on EfficientNet-Lite0 features at strides 8 and 16.
+pub struct PatchCoreDetector {
+    pub backbone: EfficientNetLite0,
+    pub model: PatchCore,
+    pub input: InputConfig,
+    pub device: Device,
+}
+
+/// Feature maps of the backbone that PatchCore uses: strides 8 and 16.
+const PATCHCORE_TAPS: [usize; 2] = [1, 2];
+
+impl PatchCoreDetector {
+    /// Embeds one image: `(n_patches, dim)` rows and the patch grid `(grid_w, grid_h)`.
+    pub fn embed_image(
+        backbone: &EfficientNetLite0,
+        input: &InputConfig,
+        device: &Device,
+        image: &Rgb32FImage,
+    ) -> Result<(Tensor, (usize, usize)), DetectError> {
+        let (w, h) = input.input_size(image.width(), image.height());
+        let x = image_to_tensor(image, w, h, device).map_err(|e| DetectError::Backbone(e.to_string()))?;
+        let features = backbone
+            .features(&x)
+            .map_err(|e| DetectError::Backbone(e.to_string()))?;
+        let taps: Vec<Tensor> = PATCHCORE_TAPS.iter().map(|&i| features[i].clone()).collect();
+        let (_, _, gh, gw) = taps[0].dims4()?;
+        let rows = embed(&taps).map_err(|e| DetectError::PatchCore(e.to_string()))?;
+        Ok((rows, (gw, gh)))
+    }
+
+    /// Fits the memory bank on `train` images; `progress` is called once per image.
+    pub fn fit(
+        backbone: EfficientNetLite0,
+        train: &[std::path::PathBuf],
+        input: InputConfig,
+        params: &PatchCoreParams,
+        device: Device,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Self, DetectError> {
+        input.check()?;
+        let mut builder: Option<PatchCoreBuilder> = None;
+        for (id, path) in train.iter().enumerate() {
+            let image = load(path)?;
+            let (rows, _) = Self::embed_image(&backbone, &input, &device, &image)?;
+            let dim = rows.dim(1)?;
+            let b = builder.get_or_insert_with(|| PatchCoreBuilder::new(dim));
+            b.push(id as u32, &rows)
+                .map_err(|e| DetectError::PatchCore(e.to_string()))?;
+            progress(1);
+        }
+        let builder = builder.ok_or_else(|| DetectError::Config("no training image".into()))?;
+        let model = builder
+            .build(params)
+            .map_err(|e| DetectError::PatchCore(e.to_string()))?;
+        Ok(Self {
+            backbone,
+            model,
+            input,
+            device,
+        })
+    }
+
+    /// Saves the memory bank and input settings into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<(), DetectError> {
+        self.model
+            .save(dir)
+            .map_err(|e| DetectError::PatchCore(e.to_string()))
+    }
+}
+
+impl Detector for PatchCoreDetector {
+    fn name(&self) -> &'static str {
+        "patchcore"
+    }
+
+    fn anomaly_map(&self, image: &Rgb32FImage, exclude: Option<u32>) -> Result<AnomalyMap, DetectError> {
+        let (rows, (gw, gh)) = Self::embed_image(&self.backbone, &self.input, &self.device, image)?;
+        let scores = self
+            .model
+            .score(&rows, exclude)
+            .map_err(|e| DetectError::PatchCore(e.to_string()))?;
+        let grid = AnomalyMap::from_vec(gw, gh, scores);
+        Ok(self.input.to_image_map(&grid, image.width(), image.height()))
+    }
+}
+
+fn load(path: &Path) -> Result<Rgb32FImage, DetectError> {
+    sieve_core::imageio::load_rgb(path).map_err(|e| DetectError::Image {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}

@@ -1,0 +1,159 @@
+//! The Markdown report: a table of baseline against filtered metrics, then safety, filter
+//! training and timing.
+
+use std::fmt::Write;
+
+use crate::types::{MetricSet, Report};
+
+fn cell(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "n/a".into())
+}
+
+fn delta(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) => format!("{:+.4}", b - a),
+        _ => "".into(),
+    }
+}
+
+fn share(v: Option<f64>) -> String {
+    v.map(|v| format!("{:.1} %", 100.0 * v)).unwrap_or_else(|| "n/a".into())
+}
+
+type Getter = fn(&MetricSet) -> Option<f64>;
+
+/// Renders the report as Markdown.
+pub fn render_markdown(r: &Report) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# sieve report: {} on {}\n", r.detector.name, r.data);
+    let _ = writeln!(
+        s,
+        "Test images: {} ({} defective). Prior: `{}`. Model: `{}`.\n",
+        r.test_images, r.test_defect_images, r.prior, r.model_dir
+    );
+
+    let _ = writeln!(s, "## Baseline and filtered\n");
+    let _ = writeln!(s, "| metric | baseline | filtered | change |");
+    let _ = writeln!(s, "| --- | ---: | ---: | ---: |");
+    let rows: [(&str, Getter); 7] = [
+        ("image AUROC", |m| m.image_auroc),
+        ("pixel AUROC", |m| m.pixel_auroc),
+        ("pixel AUPRO (FPR <= 0.3)", |m| m.pixel_aupro),
+        ("image F1 at t_img", |m| m.image_f1),
+        ("pixel F1 at t", |m| m.pixel_f1),
+        ("image F1-max (oracle)", |m| m.image_f1_max),
+        ("pixel F1-max (oracle)", |m| m.pixel_f1_max),
+    ];
+    for (name, get) in rows {
+        let (a, b) = (get(&r.baseline), get(&r.filtered));
+        let _ = writeln!(s, "| {name} | {} | {} | {} |", cell(a), cell(b), delta(a, b));
+    }
+    for (name, reason) in &r.baseline.undefined {
+        let _ = writeln!(s, "\n`{name}` is undefined: {reason}");
+    }
+
+    if let Some(t) = &r.thresholds {
+        let _ = writeln!(
+            s,
+            "\nThresholds ({}): pixel t = {:.5} ({:.1} % quantile of defect-free pixels), image t_img = {:.5} ({:.1} % quantile), background b = {:.5}.",
+            t.source,
+            t.pixel,
+            100.0 * t.pixel_quantile,
+            t.image,
+            100.0 * t.image_quantile,
+            t.background
+        );
+    }
+
+    let safety = &r.safety;
+    let _ = writeln!(s, "\n## Safety\n");
+    for w in &safety.warnings {
+        let _ = writeln!(s, "**Warning:** {w}\n");
+    }
+    let _ = writeln!(s, "| measure | candidates | suppressed | share | area share |");
+    let _ = writeln!(s, "| --- | ---: | ---: | ---: | ---: |");
+    let syn = &safety.synthetic_recall_loss;
+    let _ = writeln!(
+        s,
+        "| synthetic recall loss (held-back painted defects, {}) | {} | {} | {} | {} |",
+        safety.estimate_source,
+        syn.candidates,
+        syn.suppressed,
+        share(syn.share),
+        share(syn.area_share)
+    );
+    if let Some(v) = &safety.validation_recall_loss {
+        let _ = writeln!(
+            s,
+            "| validation defects | {} | {} | {} | {} |",
+            v.candidates,
+            v.suppressed,
+            share(v.share),
+            share(v.area_share)
+        );
+    }
+    let t = &safety.test;
+    let gt_share = (t.gt_candidates > 0).then(|| t.gt_candidates_suppressed as f64 / t.gt_candidates as f64);
+    let _ = writeln!(
+        s,
+        "| test candidates touching the ground truth | {} | {} | {} | {} |",
+        t.gt_candidates,
+        t.gt_candidates_suppressed,
+        share(gt_share),
+        share(t.gt_area_share_suppressed)
+    );
+    let good_share = (t.good_candidates > 0).then(|| t.good_candidates_suppressed as f64 / t.good_candidates as f64);
+    let _ = writeln!(
+        s,
+        "| test candidates on defect-free images (false alarms) | {} | {} | {} | |",
+        t.good_candidates,
+        t.good_candidates_suppressed,
+        share(good_share)
+    );
+    let _ = writeln!(
+        s,
+        "| other test candidates on defect images | {} | {} | | |",
+        t.other_candidates, t.other_candidates_suppressed
+    );
+
+    let f = &r.filter;
+    let _ = writeln!(s, "\n## Filter training\n");
+    if let Some(reason) = &f.inactive_reason {
+        let _ = writeln!(s, "**The filter is inactive:** {reason}\n");
+    }
+    let _ = writeln!(
+        s,
+        "- false alarms mined on out-of-fold defect-free maps: {}\n- synthetic defect candidates: {} for training, {} held back ({} painted cases, {} detected, miss rate {:.1} %)\n- after balancing: {} false alarms, {} defects ({} and {} augmented copies)",
+        f.false_alarms_mined,
+        f.defect_samples,
+        f.held_back_samples,
+        r.synthesis.cases,
+        r.synthesis.detected_cases,
+        100.0 * r.synthesis.miss_rate,
+        f.balanced.0,
+        f.balanced.1,
+        f.augmented.0,
+        f.augmented.1
+    );
+    if let (Some(c), Some(g)) = (f.c, f.gamma) {
+        let _ = writeln!(
+            s,
+            "- SVM: C = {c}, gamma = {g:.4}, {} support vectors, cross-validation score {:.4}",
+            f.support_vectors.unwrap_or(0),
+            f.cv_score.unwrap_or(f64::NAN)
+        );
+    }
+
+    let _ = writeln!(s, "\n## Time\n");
+    let _ = writeln!(s, "| stage | seconds |");
+    let _ = writeln!(s, "| --- | ---: |");
+    for (stage, secs) in &r.timing.stages {
+        let _ = writeln!(s, "| {stage} | {secs:.1} |");
+    }
+    let _ = writeln!(s, "| total | {:.1} |", r.timing.total);
+
+    for note in &r.notes {
+        let _ = writeln!(s, "\nNote: {note}");
+    }
+    s
+}
