@@ -68,10 +68,12 @@ impl Stopwatch {
         self.stage = Instant::now();
     }
 
-    fn finish(self) -> Timing {
+    fn finish(self, images: BTreeMap<String, usize>) -> Timing {
         Timing {
             stages: self.stages,
             total: self.start.elapsed().as_secs_f64(),
+            images,
+            peak_memory_mib: peak_memory_mib(),
         }
     }
 }
@@ -294,7 +296,13 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
         notes: Vec::new(),
     };
     let mut report = report;
-    report.timing = watch.finish();
+    let images = BTreeMap::from([
+        ("fit_detector".to_string(), dataset.train.len()),
+        ("out_of_fold_maps".to_string(), dataset.train.len()),
+        ("synthesize_defects".to_string(), report.synthesis.cases),
+        ("evaluate".to_string(), dataset.test.len() + validation_defects.len()),
+    ]);
+    report.timing = watch.finish(images);
     write_report(&report, &args.out)?;
     for w in &report.safety.warnings {
         bars.say(&format!("warning: {w}"));
@@ -303,6 +311,14 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
         report,
         out: args.out.clone(),
     })
+}
+
+/// Peak resident memory of this process in MiB, from `/proc/self/status` (Linux only).
+pub fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 fn filter_loss(filter: &FalseAlarmFilter, held_back: &[Candidate]) -> RecallLoss {

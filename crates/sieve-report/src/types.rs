@@ -109,6 +109,10 @@ pub struct SafetyReport {
 pub struct Timing {
     pub stages: BTreeMap<String, f64>,
     pub total: f64,
+    /// Images processed per stage, so that per-image times can be derived.
+    pub images: BTreeMap<String, usize>,
+    /// Peak resident memory of the process in MiB (Linux `VmHWM`), when known.
+    pub peak_memory_mib: Option<f64>,
 }
 
 /// What was fitted.
