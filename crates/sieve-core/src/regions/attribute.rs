@@ -29,7 +29,9 @@ pub enum Attribute {
     MajorAxis,
     /// Minor axis length of the ellipse with the same second moments, in pixels.
     MinorAxis,
-    /// Angle between the column axis and the major axis, radians in `-pi/2..=pi/2`.
+    /// Angle from the row axis (pointing down) to the major axis, radians in `-pi/2..=pi/2`,
+    /// positive towards +x, as scikit-image's `regionprops` orientation: a horizontal region
+    /// has `pi/2`.
     Orientation,
     /// Maximum anomaly score inside the region.
     PeakScore,
