@@ -138,9 +138,10 @@ pub fn render_markdown(r: &Report) -> String {
     if let (Some(c), Some(g)) = (f.c, f.gamma) {
         let _ = writeln!(
             s,
-            "- SVM: C = {c}, gamma = {g:.4}, {} support vectors, cross-validation score {:.4}",
+            "- SVM: C = {c}, gamma = {g:.4}, {} support vectors; out-of-fold log-loss {:.4}, balanced accuracy {:.4}",
             f.support_vectors.unwrap_or(0),
-            f.cv_score.unwrap_or(f64::NAN)
+            f.cv_log_loss.unwrap_or(f64::NAN),
+            f.cv_balanced_accuracy.unwrap_or(f64::NAN)
         );
     }
 

@@ -47,9 +47,13 @@ impl Default for FilterParams {
             min_cases: 300,
             max_cases: 1500,
             min_held_back_candidates: 100,
-            max_per_class: 1500,
+            max_per_class: 1000,
             seed: 0,
-            svm: SvmParams::default(),
+            // C above 100 rarely wins on overlapping classes and makes the solver slow there.
+            svm: SvmParams {
+                c_grid: vec![0.1, 1.0, 10.0, 100.0],
+                ..SvmParams::default()
+            },
             describe: DescribeParams::default(),
         }
     }

@@ -13,7 +13,6 @@ use crate::filter::safety::RecallLoss;
 use crate::filter::thresholds::Thresholds;
 use crate::prior::Prior;
 use crate::regions::{Candidate, Descriptor};
-use crate::svm::FalseAlarmSvm;
 
 /// What went into the classifier, for reports.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -27,7 +26,10 @@ pub struct TrainingSummary {
     pub augmented: (usize, usize),
     pub c: Option<f64>,
     pub gamma: Option<f64>,
-    pub cv_score: Option<f64>,
+    /// Out-of-fold log-loss of the chosen C and gamma.
+    pub cv_log_loss: Option<f64>,
+    /// Out-of-fold balanced accuracy of the chosen C and gamma.
+    pub cv_balanced_accuracy: Option<f64>,
     pub support_vectors: Option<usize>,
     /// The synthetic recall loss on held-back painted defects.
     pub synthetic_recall_loss: RecallLoss,
@@ -104,14 +106,17 @@ pub fn train_filter(
             .check()
             .map_err(|e| e.to_string())
             .and_then(|valid| {
-                FalseAlarmSvm::fit(&balanced.vectors, &balanced.is_false_alarm, &valid).map_err(|e| e.to_string())
+                valid
+                    .fit(&balanced.vectors, &balanced.is_false_alarm)
+                    .map_err(|e| e.to_string())
             });
         match fitted {
             Ok(model) => {
-                summary.c = Some(model.c);
-                summary.gamma = Some(model.gamma);
-                summary.cv_score = Some(model.cv_score);
-                summary.support_vectors = Some(model.support_vector_count());
+                summary.c = Some(model.c());
+                summary.gamma = Some(model.gamma());
+                summary.cv_log_loss = Some(model.cross_validation().chosen.log_loss);
+                summary.cv_balanced_accuracy = Some(model.cross_validation().chosen.balanced_accuracy);
+                summary.support_vectors = Some(model.support_vectors().len());
                 svm = Some(model);
             }
             Err(e) => reason = Some(format!("the classifier could not be trained ({e}); every candidate is kept")),
