@@ -19,5 +19,5 @@ pub use params::{FilterParams, FilterParamsError};
 pub use safety::{RecallLoss, WARNING_SHARE};
 pub use suppress::{scale_factor, suppress, Suppression};
 pub use synthesis::{synthesize, ScoreError, SynthesisStats, SyntheticDefects};
-pub use thresholds::{quantile_sorted, ThresholdError, Thresholds};
+pub use thresholds::{quantile_sorted, ThresholdError, ThresholdSource, Thresholds};
 pub use train::{train_filter, TrainingSummary};

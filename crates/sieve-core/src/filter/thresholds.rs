@@ -19,8 +19,27 @@ pub struct Thresholds {
     pub pixel_quantile: f64,
     /// Quantile (0..1) of defect-free image scores that gave `image`.
     pub image_quantile: f64,
-    /// How the thresholds were set: `deployable` (from defect-free maps) or `manual`.
-    pub source: String,
+    /// How the thresholds were set.
+    pub source: ThresholdSource,
+}
+
+/// Where thresholds come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThresholdSource {
+    /// Quantiles of out-of-fold maps of defect-free images: usable in production.
+    Deployable,
+    /// Given by the user.
+    Manual,
+}
+
+impl std::fmt::Display for ThresholdSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ThresholdSource::Deployable => "deployable",
+            ThresholdSource::Manual => "manual",
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +86,7 @@ impl Thresholds {
             background: quantile_sorted(&pixels, 0.5),
             pixel_quantile,
             image_quantile,
-            source: "deployable".into(),
+            source: ThresholdSource::Deployable,
         })
     }
 }

@@ -49,13 +49,13 @@ pub fn train_filter(
     thresholds: Thresholds,
     params: &FilterParams,
 ) -> (FalseAlarmFilter, TrainingSummary) {
-    let features = prior.features.clone();
+    let features = prior.features().to_vec();
     let fa: Vec<Descriptor> = false_alarms.iter().map(|c| c.descriptor.clone()).collect();
     let df: Vec<Descriptor> = defects.iter().map(|c| c.descriptor.clone()).collect();
 
     let envelope = if params.envelope {
         let (lo, hi) = params.envelope_percentiles;
-        Envelope::fit(&fa, &prior.envelope, lo, hi)
+        Envelope::fit(&fa, prior.envelope(), lo, hi)
     } else {
         None
     };
@@ -85,13 +85,13 @@ pub fn train_filter(
     let mut svm = None;
     let mut reason = inactive_reason;
     if reason.is_none() {
-        let aug = &prior.augment;
+        let aug = prior.augment();
         let augmentation = Augmentation {
-            noise: aug.noise,
-            shift: aug.shift,
-            mirror_x: aug.mirror_x,
-            mirror_y: aug.mirror_y,
-            copies: aug.copies,
+            noise: aug.noise(),
+            shift: aug.shift(),
+            mirror_x: aug.mirror_x(),
+            mirror_y: aug.mirror_y(),
+            copies: aug.copies() as usize,
         };
         let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
         let balanced = balance(&fa, &df, &features, &augmentation, params.max_per_class, &mut rng);
