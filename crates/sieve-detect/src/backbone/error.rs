@@ -12,7 +12,10 @@ pub enum BackboneError {
     Weights(#[from] WeightsError),
 
     #[error("failed to read the backbone weights {path}: {source}")]
-    Checkpoint { path: PathBuf, source: PthError },
+    Checkpoint {
+        path: PathBuf,
+        source: Box<PthError>,
+    },
 
     #[error(
         "tensor {name:?} is missing from the weights; expected an EfficientNet-Lite0 state dict \

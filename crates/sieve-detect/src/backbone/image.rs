@@ -81,11 +81,7 @@ mod tests {
     #[test]
     fn pixel_is_normalised_per_channel() {
         // A 1x1 image of the mean colour plus one standard deviation in green.
-        let img = Rgb32FImage::from_pixel(
-            1,
-            1,
-            image::Rgb([0.485, 0.456 + 0.224, 0.406]),
-        );
+        let img = Rgb32FImage::from_pixel(1, 1, image::Rgb([0.485, 0.456 + 0.224, 0.406]));
         let x = image_to_tensor(&img, 1, 1, &Device::Cpu).unwrap();
         assert_eq!(x.dims(), &[1, 3, 1, 1]);
         let values = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();

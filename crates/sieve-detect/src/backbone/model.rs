@@ -22,7 +22,7 @@ use crate::weights::efficientnet_lite0_path;
 /// EfficientNet-Lite0 with ImageNet weights, as a frozen feature extractor and classifier.
 ///
 /// Inputs are `(b, 3, h, w)` f32 tensors normalised with the ImageNet mean and standard deviation
-/// (see [`super::image_to_tensor`]); any `h, w >= 1` works, and a map of stride `s` has
+/// (see [`super::image_to_tensor`]). Any `h, w >= 1` works. A map of stride `s` has
 /// `ceil(h / s)` rows and `ceil(w / s)` columns.
 #[derive(Debug)]
 pub struct EfficientNetLite0 {
@@ -39,11 +39,10 @@ impl EfficientNetLite0 {
     /// Loads the weights from a legacy PyTorch state dict, such as the file that
     /// [`crate::weights::efficientnet_lite0_path`] returns.
     pub fn load(path: &Path, device: &Device) -> Result<Self, BackboneError> {
-        let tensors =
-            read_legacy_state_dict(path).map_err(|source| BackboneError::Checkpoint {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let tensors = read_legacy_state_dict(path).map_err(|source| BackboneError::Checkpoint {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })?;
         Self::from_tensors(&tensors.into_iter().collect(), device)
     }
 
@@ -202,7 +201,9 @@ impl Weights<'_> {
             .zip(&var)
             .map(|(&g, &v)| (f64::from(g) / (f64::from(v) + BATCH_NORM_EPS).sqrt()) as f32)
             .collect();
-        let bias = (0..channels).map(|c| beta[c] - mean[c] * scale[c]).collect();
+        let bias = (0..channels)
+            .map(|c| beta[c] - mean[c] * scale[c])
+            .collect();
         let per_channel = weight.len() / channels;
         for (row, &s) in weight.chunks_exact_mut(per_channel).zip(&scale) {
             row.iter_mut().for_each(|w| *w *= s);
@@ -237,7 +238,9 @@ impl Stem {
         let (_, _, h, w) = x.dims4()?;
         let (top, bottom) = same_padding(h, Self::KERNEL, Self::STRIDE);
         let (left, right) = same_padding(w, Self::KERNEL, Self::STRIDE);
-        let padded = x.pad_with_zeros(2, top, bottom)?.pad_with_zeros(3, left, right)?;
+        let padded = x
+            .pad_with_zeros(2, top, bottom)?
+            .pad_with_zeros(3, left, right)?;
 
         let y = padded
             .conv2d(&self.weight, 0, Self::STRIDE, 1, 1)?

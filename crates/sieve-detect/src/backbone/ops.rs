@@ -2,8 +2,8 @@
 //! fused per-channel bias with optional ReLU6, all on contiguous f32 `(b, c, h, w)` data.
 //!
 //! candle's grouped convolution runs one convolution per group, which is slow for depthwise
-//! layers with hundreds of channels; the kernel here runs every channel plane in one pass,
-//! planes in parallel on the rayon thread pool.
+//! layers with hundreds of channels. The kernel here convolves all channel planes in one call,
+//! in parallel on the rayon thread pool.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp1, InplaceOp1, Layout, Shape, Tensor};
@@ -59,15 +59,25 @@ impl CustomOp1 for DepthwiseConv {
         "depthwise-conv2d"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let CpuStorage::F32(data) = storage else {
-            bail!("depthwise-conv2d: input dtype {:?}, expected F32", storage.dtype());
+            bail!(
+                "depthwise-conv2d: input dtype {:?}, expected F32",
+                storage.dtype()
+            );
         };
         let Some((start, end)) = layout.contiguous_offsets() else {
             bail!("depthwise-conv2d: the input is not contiguous; call .contiguous() first");
         };
         let &[b, c, h, w] = layout.dims() else {
-            bail!("depthwise-conv2d: input shape {:?}, expected (b, c, h, w)", layout.dims());
+            bail!(
+                "depthwise-conv2d: input shape {:?}, expected (b, c, h, w)",
+                layout.dims()
+            );
         };
         let k = self.kernel;
         if self.bias.len() != c || self.weight.len() != c * k * k {
@@ -273,7 +283,7 @@ mod tests {
         Tensor::from_vec(values, dims, &Device::Cpu).unwrap()
     }
 
-    /// The reference: explicit asymmetric zero padding, then candle's grouped convolution.
+    /// Computes the reference: explicit asymmetric zero padding, then candle's grouped convolution.
     fn reference(x: &Tensor, weight: &Tensor, stride: usize) -> Tensor {
         let (_, c, h, w) = x.dims4().unwrap();
         let k = weight.dim(2).unwrap();
@@ -306,7 +316,12 @@ mod tests {
             let fast = depthwise_conv2d(&x, &weight, stride).unwrap();
             let slow = reference(&x, &weight, stride);
 
-            assert_eq!(fast.dims(), slow.dims(), "case {:?}", (b, c, h, w, k, stride));
+            assert_eq!(
+                fast.dims(),
+                slow.dims(),
+                "case {:?}",
+                (b, c, h, w, k, stride)
+            );
             let diff = (fast - slow)
                 .unwrap()
                 .abs()
@@ -317,13 +332,17 @@ mod tests {
                 .unwrap()
                 .to_scalar::<f32>()
                 .unwrap();
-            assert!(diff < 1e-5, "case {:?}: max difference {diff}", (b, c, h, w, k, stride));
+            assert!(
+                diff < 1e-5,
+                "case {:?}: max difference {diff}",
+                (b, c, h, w, k, stride)
+            );
         }
     }
 
     #[test]
     fn depthwise_bias_and_relu6() {
-        // One 3x3 plane of ones, a kernel of ones: the centre sees 9 inputs, a corner 4.
+        // One 3x3 plane of ones, a kernel of ones: the centre sums 9 inputs, a corner 4.
         let x = Tensor::ones((1, 1, 3, 3), DType::F32, &Device::Cpu).unwrap();
         let op = DepthwiseConv {
             weight: vec![1.0; 9],

@@ -27,7 +27,7 @@ impl BlockSpec {
         self.in_channels * self.expand_ratio
     }
 
-    /// Whether the block adds its input to its output.
+    /// Returns whether the block adds its input to its output.
     pub fn has_residual(&self) -> bool {
         self.stride == 1 && self.in_channels == self.out_channels
     }
@@ -53,7 +53,7 @@ const fn block(
 
 /// The 16 MBConv blocks in order. The seven stages are (repeats, kernel, stride, expansion,
 /// output channels): (1,3,1,1,16), (2,3,2,6,24), (2,5,2,6,40), (3,3,2,6,80), (3,5,1,6,112),
-/// (4,5,2,6,192), (1,3,1,6,320); only the first block of a stage has the stage's stride.
+/// (4,5,2,6,192), (1,3,1,6,320). Only the first block of a stage has the stage's stride.
 pub const BLOCKS: [BlockSpec; 16] = [
     block(3, 1, 1, 32, 16, 2),
     block(3, 2, 6, 16, 24, 4),
@@ -105,7 +105,11 @@ mod tests {
             assert_eq!(spec.output_stride, stride, "block {i} output stride");
             channels = spec.out_channels;
         }
-        for ((&b, &c), &s) in FEATURE_BLOCKS.iter().zip(&FEATURE_CHANNELS).zip(&FEATURE_STRIDES) {
+        for ((&b, &c), &s) in FEATURE_BLOCKS
+            .iter()
+            .zip(&FEATURE_CHANNELS)
+            .zip(&FEATURE_STRIDES)
+        {
             assert_eq!(BLOCKS[b].out_channels, c);
             assert_eq!(BLOCKS[b].output_stride, s);
         }
