@@ -3,7 +3,7 @@
 use anyhow::Context;
 use sieve_core::demo::{generate, DemoParams};
 
-use crate::args::{DemoArgs, DetectorKind, FilterOptions, ResizeMode, RunArgs};
+use crate::args::{DemoArgs, DetectorKind, FilterOptions, RunArgs};
 use crate::progress::Bars;
 use crate::run::run;
 
@@ -17,7 +17,7 @@ pub fn demo(args: &DemoArgs, bars: Bars) -> anyhow::Result<()> {
         ..DemoParams::default()
     };
     let summary = generate(&data, &params).with_context(|| format!("failed to generate the demo set in {}", data.display()))?;
-    bars.say(&format!("demo data set written to {} ({summary:?})", data.display()));
+    bars.say(&format!("demo data set written to {}:\n{summary}", data.display()));
     let prior = args.out.join("demo-prior.toml");
     sieve_core::fsutil::write_atomic(&prior, DEMO_PRIOR.as_bytes())?;
 
@@ -27,7 +27,6 @@ pub fn demo(args: &DemoArgs, bars: Bars) -> anyhow::Result<()> {
         prior,
         out: args.out.join("run"),
         input_size: "256x224".into(),
-        resize: ResizeMode::Stretch,
         coreset_ratio: 0.05,
         filter: FilterOptions {
             p_cut: 0.9,

@@ -4,13 +4,13 @@
 use anyhow::Context;
 use rayon::prelude::*;
 use sieve_core::dataset::Sample;
-use sieve_core::filter::{FalseAlarmFilter, RecallLoss};
+use sieve_core::filter::{FalseAlarmFilter, JudgedCandidate, RecallLoss};
 use sieve_core::imageio::{load_mask_for, load_rgb};
 use sieve_core::metrics::{aupro, auroc, f1_at, f1_max};
-use sieve_core::regions::Candidate;
+use sieve_core::regions::Attribute;
 use sieve_core::{AnomalyMap, Mask};
 use sieve_detect::detector::Detector;
-use sieve_report::{MetricSet, TestCandidateCounts};
+use sieve_report::{CandidateRow, MetricSet, TestCandidateCounts};
 
 use crate::progress::Bars;
 
@@ -24,10 +24,15 @@ pub struct ImageResult {
     pub filtered: AnomalyMap,
     pub mask: Mask,
     pub defective: bool,
-    /// Candidates touching the ground truth, with whether each was suppressed.
-    pub gt_candidates: Vec<(Candidate, bool)>,
-    /// Candidates touching no ground truth, with whether each was suppressed.
-    pub other_candidates: Vec<(Candidate, bool)>,
+    /// Every candidate with the filter's verdict and whether it touches the ground truth.
+    pub candidates: Vec<(JudgedCandidate, bool)>,
+}
+
+impl ImageResult {
+    /// Candidates touching the ground truth.
+    pub fn gt_candidates(&self) -> impl Iterator<Item = &JudgedCandidate> {
+        self.candidates.iter().filter(|(_, t)| *t).map(|(c, _)| c)
+    }
 }
 
 /// Metrics and candidate counts of a split.
@@ -35,6 +40,7 @@ pub struct Evaluation {
     pub baseline: MetricSet,
     pub filtered: MetricSet,
     pub counts: TestCandidateCounts,
+    pub rows: Vec<CandidateRow>,
     pub recall_loss: RecallLoss,
     pub images: usize,
     pub defect_images: usize,
@@ -63,24 +69,21 @@ pub fn evaluate_image(
             touches[label as usize] = true;
         }
     }
-    let mut gt_candidates = Vec::new();
-    let mut other_candidates = Vec::new();
-    for judged in &filtered.candidates {
-        let entry = (judged.candidate.clone(), judged.judgement.suppressed);
-        if touches[judged.candidate.label as usize] {
-            gt_candidates.push(entry);
-        } else {
-            other_candidates.push(entry);
-        }
-    }
+    let candidates = filtered
+        .candidates
+        .into_iter()
+        .map(|judged| {
+            let touch = touches[judged.candidate.label as usize];
+            (judged, touch)
+        })
+        .collect();
     Ok(ImageResult {
         name: sample.name(),
         baseline,
         filtered: filtered.map,
         mask,
         defective: sample.is_defective(),
-        gt_candidates,
-        other_candidates,
+        candidates,
     })
 }
 
@@ -136,27 +139,36 @@ pub fn summarise(results: &[ImageResult], filter: &FalseAlarmFilter) -> Evaluati
     let baseline = sets.pop().unwrap_or_default();
 
     let mut counts = TestCandidateCounts::default();
+    let mut rows = Vec::new();
     let mut gt_area = 0.0;
     let mut gt_area_suppressed = 0.0;
     for r in results {
-        for (c, suppressed) in &r.other_candidates {
-            if r.defective {
+        for (judged, touches) in &r.candidates {
+            let suppressed = judged.judgement.suppressed;
+            if *touches {
+                let area = judged.candidate.descriptor.get(Attribute::Area);
+                counts.gt_candidates += 1;
+                gt_area += area;
+                if suppressed {
+                    counts.gt_candidates_suppressed += 1;
+                    gt_area_suppressed += area;
+                }
+            } else if r.defective {
                 counts.other_candidates += 1;
-                counts.other_candidates_suppressed += usize::from(*suppressed);
+                counts.other_candidates_suppressed += usize::from(suppressed);
             } else {
                 counts.good_candidates += 1;
-                counts.good_candidates_suppressed += usize::from(*suppressed);
+                counts.good_candidates_suppressed += usize::from(suppressed);
             }
-            let _ = c;
-        }
-        for (c, suppressed) in &r.gt_candidates {
-            let area = c.descriptor.get(sieve_core::regions::Attribute::Area);
-            counts.gt_candidates += 1;
-            gt_area += area;
-            if *suppressed {
-                counts.gt_candidates_suppressed += 1;
-                gt_area_suppressed += area;
-            }
+            rows.push(CandidateRow {
+                image: r.name.clone(),
+                bbox: judged.candidate.bbox,
+                descriptor: judged.candidate.descriptor.clone(),
+                probability: judged.judgement.probability,
+                inside_envelope: judged.judgement.inside_envelope,
+                suppressed,
+                touches_defect: *touches,
+            });
         }
     }
     if counts.gt_candidates > 0 {
@@ -173,6 +185,7 @@ pub fn summarise(results: &[ImageResult], filter: &FalseAlarmFilter) -> Evaluati
         baseline,
         filtered,
         counts,
+        rows,
         recall_loss,
         images: results.len(),
         defect_images: labels.iter().filter(|&&d| d).count(),

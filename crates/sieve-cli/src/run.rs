@@ -16,11 +16,11 @@ use sieve_core::prior::Prior;
 use sieve_core::regions::{candidates, Candidate};
 use sieve_core::AnomalyMap;
 use sieve_detect::backbone::EfficientNetLite0;
-use sieve_detect::detector::{Detector, InputConfig, PatchCoreDetector, Resize};
+use sieve_detect::detector::{Detector, InputConfig, PatchCoreDetector};
 use sieve_detect::patchcore::PatchCoreParams;
 use sieve_report::{write_report, DetectorSummary, Report, SafetyReport, Timing};
 
-use crate::args::{parse_size, FilterOptions, ResizeMode, RunArgs};
+use crate::args::{parse_size, FilterOptions, RunArgs};
 use crate::evaluate::{evaluate_images, summarise};
 use crate::progress::Bars;
 
@@ -96,10 +96,6 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
     let input = InputConfig {
         width,
         height,
-        resize: match args.resize {
-            ResizeMode::Stretch => Resize::Stretch,
-            ResizeMode::KeepAspect => Resize::KeepAspect,
-        },
         ..InputConfig::default()
     };
     input.check()?;
@@ -121,7 +117,7 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
     }
     let first = load_rgb(&dataset.train[0])?;
     prior
-        .check_image_size(first.width() as usize, first.height() as usize)
+        .check_image_size(first.width(), first.height())
         .with_context(|| format!("prior {} does not fit the images of {}", args.prior.display(), args.data.display()))?;
     prepare_out_dir(&args.out)?;
     bars.say(&format!(
@@ -232,8 +228,8 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
     } else {
         let results = evaluate_images(&validation_defects, &detector, &filter, bars, "validation defects")?;
         let gt: Vec<Candidate> = results
-            .into_iter()
-            .flat_map(|r| r.gt_candidates.into_iter().map(|(c, _)| c))
+            .iter()
+            .flat_map(|r| r.gt_candidates().map(|c| c.candidate.clone()))
             .collect();
         Some(RecallLoss::measure(&filter, &gt))
     };
@@ -272,7 +268,7 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
         detector: DetectorSummary {
             name: detector.name().into(),
             backbone: "efficientnet-lite0 (ImageNet)".into(),
-            input: format!("{}x{} ({:?})", input.width, input.height, input.resize),
+            input: format!("{}x{}, stretched", input.width, input.height),
             settings: serde_json::to_value(&patchcore_params)?,
         },
         test_images: evaluation.images,
@@ -288,12 +284,13 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
             validation_recall_loss,
             test_recall_loss: Some(evaluation.recall_loss),
             warnings,
-            test: evaluation.counts,
+            test: evaluation.counts.clone(),
             estimate_source: "detector".into(),
         },
         timing: Timing::default(),
         model_dir: model_dir.display().to_string(),
         notes: Vec::new(),
+        candidates: evaluation.rows,
     };
     let mut report = report;
     let images = BTreeMap::from([

@@ -29,17 +29,9 @@ pub enum DetectError {
     Config(String),
 }
 
-/// How images are brought to the detector's input size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Resize {
-    /// Stretch to exactly `width` x `height`.
-    Stretch,
-    /// Keep the aspect ratio: scale to about `width * height` pixels, each side a multiple of 16.
-    KeepAspect,
-}
-
-/// Settings shared by every detector.
+/// Settings shared by every detector. Images are stretched to the input size.
+// TODO: resizing that keeps the aspect ratio needs a memory bank that accepts patch grids of
+// different sizes per image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct InputConfig {
@@ -47,7 +39,6 @@ pub struct InputConfig {
     pub width: u32,
     /// Input height in pixels.
     pub height: u32,
-    pub resize: Resize,
     /// Standard deviation, in pixels of the original image, of the Gaussian that smooths maps.
     pub sigma: f32,
 }
@@ -57,7 +48,6 @@ impl Default for InputConfig {
         Self {
             width: 256,
             height: 256,
-            resize: Resize::Stretch,
             sigma: 4.0,
         }
     }
@@ -79,21 +69,6 @@ impl InputConfig {
             )));
         }
         Ok(())
-    }
-
-    /// The input size for an image of `width` x `height`.
-    pub fn input_size(&self, width: u32, height: u32) -> (u32, u32) {
-        match self.resize {
-            Resize::Stretch => (self.width, self.height),
-            Resize::KeepAspect => {
-                let area = (self.width * self.height) as f64;
-                let aspect = width as f64 / height.max(1) as f64;
-                let h = (area / aspect).sqrt();
-                let w = h * aspect;
-                let round = |v: f64| ((v / 16.0).round().max(2.0) * 16.0) as u32;
-                (round(w), round(h))
-            }
-        }
     }
 
     /// Upsamples a score grid to the original image size and smooths it.
@@ -131,15 +106,15 @@ impl PatchCoreDetector {
         input: &InputConfig,
         device: &Device,
         image: &Rgb32FImage,
+        neighbourhood: usize,
     ) -> Result<(Tensor, (usize, usize)), DetectError> {
-        let (w, h) = input.input_size(image.width(), image.height());
-        let x = image_to_tensor(image, w, h, device).map_err(|e| DetectError::Backbone(e.to_string()))?;
+        let x = image_to_tensor(image, input.width, input.height, device).map_err(|e| DetectError::Backbone(e.to_string()))?;
         let features = backbone
             .features(&x)
             .map_err(|e| DetectError::Backbone(e.to_string()))?;
         let taps: Vec<Tensor> = PATCHCORE_TAPS.iter().map(|&i| features[i].clone()).collect();
         let (_, _, gh, gw) = taps[0].dims4()?;
-        let rows = embed(&taps).map_err(|e| DetectError::PatchCore(e.to_string()))?;
+        let rows = embed(&taps, neighbourhood).map_err(|e| DetectError::PatchCore(e.to_string()))?;
         Ok((rows, (gw, gh)))
     }
 
@@ -153,19 +128,31 @@ impl PatchCoreDetector {
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Self, DetectError> {
         input.check()?;
+        let valid = params
+            .clone()
+            .check()
+            .map_err(|e| DetectError::Config(e.to_string()))?;
+        let neighbourhood = params.neighbourhood;
         let mut builder: Option<PatchCoreBuilder> = None;
         for (id, path) in train.iter().enumerate() {
             let image = load(path)?;
-            let (rows, _) = Self::embed_image(&backbone, &input, &device, &image)?;
+            let (rows, (gw, gh)) = Self::embed_image(&backbone, &input, &device, &image, neighbourhood)?;
             let dim = rows.dim(1)?;
-            let b = builder.get_or_insert_with(|| PatchCoreBuilder::new(dim));
-            b.push(id as u32, &rows)
-                .map_err(|e| DetectError::PatchCore(e.to_string()))?;
+            if builder.is_none() {
+                let mut b = PatchCoreBuilder::new(dim, (gh, gw))
+                    .map_err(|e| DetectError::PatchCore(e.to_string()))?;
+                b.reserve(train.len());
+                builder = Some(b);
+            }
+            if let Some(b) = builder.as_mut() {
+                b.push(id as u32, &rows)
+                    .map_err(|e| DetectError::PatchCore(e.to_string()))?;
+            }
             progress(1);
         }
         let builder = builder.ok_or_else(|| DetectError::Config("no training image".into()))?;
         let model = builder
-            .build(params)
+            .build(&valid)
             .map_err(|e| DetectError::PatchCore(e.to_string()))?;
         Ok(Self {
             backbone,
@@ -189,7 +176,8 @@ impl Detector for PatchCoreDetector {
     }
 
     fn anomaly_map(&self, image: &Rgb32FImage, exclude: Option<u32>) -> Result<AnomalyMap, DetectError> {
-        let (rows, (gw, gh)) = Self::embed_image(&self.backbone, &self.input, &self.device, image)?;
+        let neighbourhood = self.model.params().neighbourhood();
+        let (rows, (gw, gh)) = Self::embed_image(&self.backbone, &self.input, &self.device, image, neighbourhood)?;
         let scores = self
             .model
             .score(&rows, exclude)

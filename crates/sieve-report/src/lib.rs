@@ -6,7 +6,7 @@ mod types;
 
 pub use markdown::render_markdown;
 pub use types::{
-    DetectorSummary, MetricSet, Report, SafetyReport, TestCandidateCounts, Timing,
+    CandidateRow, DetectorSummary, MetricSet, Report, SafetyReport, TestCandidateCounts, Timing,
 };
 
 use std::path::Path;

@@ -104,6 +104,20 @@ pub struct SafetyReport {
     pub estimate_source: String,
 }
 
+/// One candidate of the test split with the filter's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateRow {
+    /// The image, as `<type>/<file name>`.
+    pub image: String,
+    pub bbox: sieve_core::regions::BBox,
+    pub descriptor: sieve_core::regions::Descriptor,
+    pub probability: Option<f64>,
+    pub inside_envelope: bool,
+    pub suppressed: bool,
+    /// Whether the region touches the ground truth.
+    pub touches_defect: bool,
+}
+
 /// Wall time of each stage, in seconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
@@ -144,4 +158,6 @@ pub struct Report {
     pub timing: Timing,
     pub model_dir: String,
     pub notes: Vec<String>,
+    /// Every candidate of the test split.
+    pub candidates: Vec<CandidateRow>,
 }

@@ -36,8 +36,8 @@ pub struct Balanced {
     pub dropped: (usize, usize),
 }
 
-/// Balances the two classes to equal counts. Each class reaches `min(larger count,
-/// max_per_class)` unless augmentation is capped by `copies`.
+/// Balances the two classes to equal counts: `min(larger count, max_per_class, smaller count *
+/// (1 + copies))`. The smaller class is augmented up to it and the larger one subsampled.
 pub fn balance(
     false_alarms: &[Descriptor],
     defects: &[Descriptor],
@@ -46,7 +46,12 @@ pub fn balance(
     max_per_class: usize,
     rng: &mut ChaCha8Rng,
 ) -> Balanced {
-    let target = false_alarms.len().max(defects.len()).min(max_per_class);
+    let smaller = false_alarms.len().min(defects.len());
+    let target = false_alarms
+        .len()
+        .max(defects.len())
+        .min(max_per_class)
+        .min(smaller * (1 + augmentation.copies));
     let spread = attribute_spread(false_alarms, defects, features);
 
     let (fa, fa_aug, fa_drop) = resize_class(false_alarms, target, features, &spread, augmentation, rng);
@@ -196,13 +201,15 @@ mod tests {
     }
 
     #[test]
-    fn augmentation_copies_are_capped() {
+    fn augmentation_copies_cap_both_classes() {
         let fa: Vec<_> = (0..100).map(|i| descriptor(i as f64, 0.3)).collect();
         let df = vec![descriptor(5.0, 0.3)];
         let aug = Augmentation { copies: 3, ..augmentation() };
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let out = balance(&fa, &df, &[Attribute::Area], &aug, 1000, &mut rng);
         assert_eq!(out.augmented.1, 3);
+        assert_eq!(out.dropped.0, 96);
+        assert_eq!(out.vectors.len(), 8);
     }
 
     #[test]
