@@ -492,7 +492,9 @@ fn check(raw: &RawPrior) -> Result<Prior, PriorError> {
     let features = check_attributes("features", &raw.features)?;
     let envelope = match &raw.envelope {
         Some(names) => check_attributes("envelope", names)?,
-        None => features.clone(),
+        // Every attribute by default: a candidate unlike all mined false alarms in any respect
+        // is kept, which is the safe side.
+        None => Attribute::ALL.to_vec(),
     };
 
     if raw.defect.is_empty() {

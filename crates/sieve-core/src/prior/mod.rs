@@ -10,7 +10,7 @@
 //! - `features`: attribute names (see [`Attribute`](crate::regions::Attribute))
 //!   that form the SVM's input vector, in order.
 //! - `envelope` (optional): attributes that the false-alarm envelope checks; defaults to
-//!   `features`.
+//!   every attribute of the descriptor.
 //! - `[[defect]]`: one table per defect kind, at least one.
 //! - `[augment]` (optional): how the filter augments samples when it balances classes.
 //!

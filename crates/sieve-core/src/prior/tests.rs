@@ -47,7 +47,7 @@ fn repo_prior(name: &str) -> PathBuf {
 fn minimal_prior_gets_defaults() {
     let prior: Prior = MINIMAL.parse().unwrap();
     assert_eq!(prior.features(), &[Attribute::Area, Attribute::Contrast]);
-    assert_eq!(prior.envelope(), prior.features());
+    assert_eq!(prior.envelope(), &Attribute::ALL[..]);
     assert_eq!(prior.augment(), &Augment::default());
     let kind = &prior.kinds()[0];
     assert_eq!(kind.name(), "pit");
