@@ -74,6 +74,7 @@ impl Stopwatch {
             total: self.start.elapsed().as_secs_f64(),
             images,
             peak_memory_mib: peak_memory_mib(),
+            ..Timing::default()
         }
     }
 }
@@ -236,6 +237,10 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
 
     let results = evaluate_images(&dataset.test, &detector, &filter, bars, "evaluate test split")?;
     let evaluation = summarise(&results, &filter);
+    let evaluation_timing = (
+        evaluation.detector_seconds_per_image,
+        evaluation.filter_seconds_per_image,
+    );
     drop(results);
     watch.lap("evaluate");
 
@@ -300,6 +305,8 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
         ("evaluate".to_string(), dataset.test.len() + validation_defects.len()),
     ]);
     report.timing = watch.finish(images);
+    report.timing.detector_ms_per_image = Some(1000.0 * evaluation_timing.0);
+    report.timing.filter_ms_per_image = Some(1000.0 * evaluation_timing.1);
     write_report(&report, &args.out)?;
     for w in &report.safety.warnings {
         bars.say(&format!("warning: {w}"));

@@ -152,6 +152,12 @@ pub fn render_markdown(r: &Report) -> String {
         let _ = writeln!(s, "| {stage} | {secs:.1} |");
     }
     let _ = writeln!(s, "| total | {:.1} |", r.timing.total);
+    if let (Some(d), Some(f)) = (r.timing.detector_ms_per_image, r.timing.filter_ms_per_image) {
+        let _ = writeln!(s, "\nPer test image: detector {d:.1} ms, filter {f:.2} ms.");
+    }
+    if let Some(m) = r.timing.peak_memory_mib {
+        let _ = writeln!(s, "Peak memory: {m:.0} MiB.");
+    }
 
     for note in &r.notes {
         let _ = writeln!(s, "\nNote: {note}");

@@ -127,6 +127,12 @@ pub struct Timing {
     pub images: BTreeMap<String, usize>,
     /// Peak resident memory of the process in MiB (Linux `VmHWM`), when known.
     pub peak_memory_mib: Option<f64>,
+    /// Mean milliseconds per test image in the detector (backbone, search, upsampling,
+    /// smoothing), each image timed on its own thread.
+    pub detector_ms_per_image: Option<f64>,
+    /// Mean milliseconds per test image in the filter (labelling, descriptors, classifier,
+    /// suppression).
+    pub filter_ms_per_image: Option<f64>,
 }
 
 /// What was fitted.
