@@ -135,3 +135,85 @@ fn invalid_prior_names_the_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("size") && stderr.contains("features"), "{stderr}");
 }
+
+/// Writes `count` images of size `side` and their maps: smooth low noise, with a large bright
+/// blob in every third map (the detector's false alarm) and, when `defect` is set, a small
+/// strong spot in every map.
+fn write_map_set(images: &Path, maps: &Path, count: usize, side: usize, defect: bool) {
+    std::fs::create_dir_all(images).unwrap();
+    std::fs::create_dir_all(maps).unwrap();
+    for i in 0..count {
+        let image = image::GrayImage::from_fn(side as u32, side as u32, |x, y| {
+            image::Luma([(120 + ((x * 7 + y * 13 + i as u32 * 5) % 17)) as u8])
+        });
+        image.save(images.join(format!("{i:03}.png"))).unwrap();
+
+        let mut data = vec![0.0f32; side * side];
+        for (k, v) in data.iter_mut().enumerate() {
+            let (x, y) = ((k % side) as f32, (k / side) as f32);
+            *v = 0.1 + 0.02 * ((x * 0.7 + i as f32).sin() * (y * 0.5).cos());
+        }
+        let mut bump = |cx: f32, cy: f32, radius: f32, height: f32| {
+            for (k, v) in data.iter_mut().enumerate() {
+                let (x, y) = ((k % side) as f32, (k / side) as f32);
+                let d2 = (x - cx).powi(2) + (y - cy).powi(2);
+                *v += height * (-d2 / (2.0 * radius * radius)).exp();
+            }
+        };
+        if i % 3 == 0 {
+            bump(30.0 + i as f32, 40.0, 9.0, 0.5);
+        }
+        if defect {
+            bump(70.0, 70.0 - i as f32, 2.0, 0.8);
+        }
+        let map = sieve_core::AnomalyMap::from_vec(side, side, data);
+        sieve_core::mapio::write_map(maps.join(format!("{i:03}.npy")), &map, sieve_core::mapio::MapFormat::Npy)
+            .unwrap();
+    }
+}
+
+#[test]
+fn filter_imported_maps_never_raises_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_map_set(&root.join("good_images"), &root.join("good_maps"), 30, 96, false);
+    write_map_set(&root.join("images"), &root.join("maps"), 6, 96, true);
+    let out = root.join("out");
+    let output = sieve()
+        .args(["--quiet", "filter", "--good-maps"])
+        .arg(root.join("good_maps"))
+        .arg("--good-images")
+        .arg(root.join("good_images"))
+        .arg("--maps")
+        .arg(root.join("maps"))
+        .arg("--images")
+        .arg(root.join("images"))
+        .arg("--prior")
+        .arg(repo_file("priors/demo.toml"))
+        .arg("--out")
+        .arg(&out)
+        .args(["--min-cases", "60", "--max-cases", "120"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "sieve filter failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("candidates.json")).unwrap()).unwrap();
+    assert_eq!(report["maps"].as_array().unwrap().len(), 6);
+    assert_eq!(report["estimate_source"], "footprint");
+    let background = report["thresholds"]["background"].as_f64().unwrap() as f32;
+    for i in 0..6 {
+        let name = format!("{i:03}.npy");
+        let (before, _) = sieve_core::mapio::read_map(root.join("maps").join(&name)).unwrap();
+        let (after, format) = sieve_core::mapio::read_map(out.join("maps").join(&name)).unwrap();
+        assert_eq!(format, sieve_core::mapio::MapFormat::Npy);
+        assert_eq!((after.width, after.height), (before.width, before.height));
+        for (a, b) in after.data.iter().zip(&before.data) {
+            assert!(a <= b, "filtered score {a} above baseline {b}");
+            assert!(*a >= b.min(background) - 1e-5, "filtered score {a} pushed below background");
+        }
+    }
+}

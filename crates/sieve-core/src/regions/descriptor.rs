@@ -27,7 +27,7 @@ impl BBox {
 }
 
 /// The attribute values of one region, indexed by [`Attribute::index`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Descriptor {
     pub values: [f64; Attribute::ALL.len()],
 }
