@@ -43,6 +43,13 @@ pub struct FilterOptions {
     /// Smallest false-alarm probability at which a candidate is suppressed.
     #[arg(long, default_value_t = 0.9)]
     pub p_cut: f64,
+    /// Largest share of held-back synthetic defect candidates the filter may suppress; when the
+    /// share at --p-cut is larger, the cut is raised until it fits (never lowered).
+    #[arg(long, default_value_t = 0.01)]
+    pub recall_budget: f64,
+    /// Switch off that brake and use --p-cut as given.
+    #[arg(long)]
+    pub no_brake: bool,
     /// Switch off the false-alarm envelope guard (not recommended: it keeps real defects that
     /// look unlike every mined false alarm).
     #[arg(long)]

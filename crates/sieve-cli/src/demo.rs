@@ -31,6 +31,8 @@ pub fn demo(args: &DemoArgs, bars: Bars) -> anyhow::Result<()> {
         filter: FilterOptions {
             p_cut: 0.9,
             no_envelope: false,
+            recall_budget: 0.01,
+            no_brake: false,
             pixel_quantile: 0.995,
             image_quantile: 0.99,
             min_cases: 150,

@@ -67,6 +67,11 @@ pub fn render_markdown(r: &Report) -> String {
 
     let safety = &r.safety;
     let _ = writeln!(s, "\n## Safety\n");
+    let _ = writeln!(
+        s,
+        "False-alarm probability cut in use: {:.4} (requested {}).\n",
+        r.filter.p_cut, r.filter.requested_p_cut
+    );
     for w in &safety.warnings {
         let _ = writeln!(s, "**Warning:** {w}\n");
     }
@@ -90,6 +95,18 @@ pub fn render_markdown(r: &Report) -> String {
             v.suppressed,
             share(v.share),
             share(v.area_share)
+        );
+    }
+    let before = &r.filter.synthetic_recall_loss_at_requested_p_cut;
+    if r.filter.p_cut > r.filter.requested_p_cut {
+        let _ = writeln!(
+            s,
+            "| synthetic recall loss at the requested p_cut {} (before the brake) | {} | {} | {} | {} |",
+            r.filter.requested_p_cut,
+            before.candidates,
+            before.suppressed,
+            share(before.share),
+            share(before.area_share)
         );
     }
     let t = &safety.test;

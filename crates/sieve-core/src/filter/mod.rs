@@ -20,4 +20,4 @@ pub use safety::{RecallLoss, WARNING_SHARE};
 pub use suppress::{scale_factor, suppress, Suppression};
 pub use synthesis::{synthesize, ScoreError, SynthesisStats, SyntheticDefects};
 pub use thresholds::{quantile_sorted, ThresholdError, ThresholdSource, Thresholds};
-pub use train::{train_filter, TrainingSummary};
+pub use train::{braked_p_cut, train_filter, TrainingSummary};

@@ -12,6 +12,11 @@ pub struct FilterParams {
     /// Smallest false-alarm probability at which a candidate is suppressed. High by default so
     /// that only candidates the classifier is sure of are touched.
     pub p_cut: f64,
+    /// Largest share of held-back synthetic defect candidates the filter may suppress, by count
+    /// and by area. When the share at `p_cut` is larger, the cut is raised until it fits; it is
+    /// never lowered. `None` switches the brake off. The default is a fifth of the 5 % warning
+    /// level because the synthetic estimate is known to read below the real loss.
+    pub recall_loss_budget: Option<f64>,
     /// Pixels by which a suppressed region grows beyond its component at `t` (never into another
     /// candidate), so the smoothed shoulder of the region is lowered too.
     pub grow: usize,
@@ -40,6 +45,7 @@ impl Default for FilterParams {
     fn default() -> Self {
         Self {
             p_cut: 0.9,
+            recall_loss_budget: Some(0.01),
             grow: 3,
             envelope: true,
             envelope_percentiles: (0.5, 99.5),
@@ -63,6 +69,8 @@ impl Default for FilterParams {
 pub enum FilterParamsError {
     #[error("p_cut = {0} is outside 0..=1; a false-alarm probability cut such as 0.9 is expected")]
     PCut(f64),
+    #[error("recall_loss_budget = {0} is outside 0..=1; a share such as 0.01 is expected")]
+    Budget(f64),
     #[error("holdout_share = {0} must be in 0..1 (exclusive); 0.2 holds a fifth of the painted cases back")]
     Holdout(f64),
     #[error("envelope percentiles ({0}, {1}) must satisfy 0 <= low < high <= 100, for example (0.5, 99.5)")]
@@ -78,6 +86,11 @@ impl FilterParams {
     pub fn check(self) -> Result<Self, FilterParamsError> {
         if !(0.0..=1.0).contains(&self.p_cut) {
             return Err(FilterParamsError::PCut(self.p_cut));
+        }
+        if let Some(budget) = self.recall_loss_budget {
+            if !(0.0..=1.0).contains(&budget) {
+                return Err(FilterParamsError::Budget(budget));
+            }
         }
         if !(self.holdout_share > 0.0 && self.holdout_share < 1.0) {
             return Err(FilterParamsError::Holdout(self.holdout_share));

@@ -12,7 +12,7 @@ use crate::filter::params::FilterParams;
 use crate::filter::safety::RecallLoss;
 use crate::filter::thresholds::Thresholds;
 use crate::prior::Prior;
-use crate::regions::{Candidate, Descriptor};
+use crate::regions::{Attribute, Candidate, Descriptor};
 
 /// What went into the classifier, for reports.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -31,8 +31,14 @@ pub struct TrainingSummary {
     /// Out-of-fold balanced accuracy of the chosen C and gamma.
     pub cv_balanced_accuracy: Option<f64>,
     pub support_vectors: Option<usize>,
-    /// The synthetic recall loss on held-back painted defects.
+    /// The false-alarm probability cut the user asked for.
+    pub requested_p_cut: f64,
+    /// The cut in use: the requested one, raised by the recall-loss brake where needed.
+    pub p_cut: f64,
+    /// The synthetic recall loss on held-back painted defects at the cut in use.
     pub synthetic_recall_loss: RecallLoss,
+    /// The synthetic recall loss at the requested cut, before the brake.
+    pub synthetic_recall_loss_at_requested_p_cut: RecallLoss,
     /// Why no classifier was trained, if none was.
     pub inactive_reason: Option<String>,
 }
@@ -124,7 +130,7 @@ pub fn train_filter(
     }
     summary.inactive_reason = reason.clone();
 
-    let filter = FalseAlarmFilter {
+    let mut filter = FalseAlarmFilter {
         features,
         svm,
         envelope,
@@ -134,6 +140,95 @@ pub fn train_filter(
         describe: params.describe.clone(),
         inactive_reason: reason,
     };
+    summary.requested_p_cut = params.p_cut;
+    summary.synthetic_recall_loss_at_requested_p_cut = RecallLoss::measure(&filter, held_back);
+    if let Some(budget) = params.recall_loss_budget {
+        filter.p_cut = braked_p_cut(&filter, held_back, params.p_cut, budget);
+    }
+    summary.p_cut = filter.p_cut;
     summary.synthetic_recall_loss = RecallLoss::measure(&filter, held_back);
     (filter, summary)
+}
+
+/// The smallest cut at or above `p_cut` at which the filter suppresses at most `budget` of the
+/// held-back synthetic defect candidates, by count and by area. The cut only ever rises, so the
+/// brake can make the filter stricter but never more aggressive than `p_cut`.
+pub fn braked_p_cut(filter: &FalseAlarmFilter, held_back: &[Candidate], p_cut: f64, budget: f64) -> f64 {
+    let verdicts: Vec<(Option<f64>, bool, f64)> = held_back
+        .iter()
+        .map(|c| {
+            let judgement = filter.judge(c);
+            (judgement.probability, judgement.inside_envelope, c.descriptor.get(Attribute::Area))
+        })
+        .collect();
+    brake(&verdicts, p_cut, budget)
+}
+
+/// The brake on `(probability, inside envelope, area)` of each held-back candidate.
+fn brake(verdicts: &[(Option<f64>, bool, f64)], p_cut: f64, budget: f64) -> f64 {
+    if verdicts.is_empty() {
+        return p_cut;
+    }
+    let total = verdicts.len() as f64;
+    let total_area: f64 = verdicts.iter().map(|v| v.2).sum::<f64>().max(f64::MIN_POSITIVE);
+
+    // Candidates suppressed at `p_cut`, most confident first.
+    let mut at_risk: Vec<(f64, f64)> = verdicts
+        .iter()
+        .filter_map(|&(p, inside, area)| p.filter(|&p| inside && p >= p_cut).map(|p| (p, area)))
+        .collect();
+    at_risk.sort_by(|a, b| b.0.total_cmp(&a.0));
+
+    // Keep the longest prefix within budget; the cut goes just above the first one left out.
+    let mut count = 0.0;
+    let mut area = 0.0;
+    for &(p, a) in &at_risk {
+        count += 1.0;
+        area += a;
+        if count / total > budget || area / total_area > budget {
+            return p_cut.max(next_up(p));
+        }
+    }
+    p_cut
+}
+
+/// The smallest `f64` above a finite, non-negative `x`.
+fn next_up(x: f64) -> f64 {
+    f64::from_bits(x.to_bits() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brake_keeps_cut_within_budget() {
+        // 100 held-back candidates of area 1; four are suppressed at 0.9 (p = 0.99, 0.97, 0.95,
+        // 0.91). A 2 % budget allows the two surest ones, so the cut moves just above 0.95.
+        let mut verdicts = vec![(Some(0.1), true, 1.0); 96];
+        for p in [0.99, 0.97, 0.95, 0.91] {
+            verdicts.push((Some(p), true, 1.0));
+        }
+        let cut = brake(&verdicts, 0.9, 0.02);
+        assert!(cut > 0.95 && cut < 0.950001, "{cut}");
+        assert_eq!(brake(&verdicts, 0.9, 0.05), 0.9, "within budget: unchanged");
+    }
+
+    #[test]
+    fn brake_counts_area_and_envelope() {
+        // One large candidate outside the envelope is never suppressed, so it does not count;
+        // one large candidate inside it breaks the area budget on its own.
+        let mut verdicts = vec![(Some(0.1), true, 1.0); 98];
+        verdicts.push((Some(0.99), false, 500.0));
+        verdicts.push((Some(0.95), true, 50.0));
+        let cut = brake(&verdicts, 0.9, 0.05);
+        assert!(cut > 0.95, "{cut}");
+    }
+
+    #[test]
+    fn brake_never_lowers_the_cut() {
+        let verdicts = vec![(Some(0.5), true, 1.0); 10];
+        assert_eq!(brake(&verdicts, 0.9, 0.0), 0.9);
+        assert_eq!(brake(&[], 0.9, 0.0), 0.9);
+    }
 }
