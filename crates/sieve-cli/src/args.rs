@@ -136,7 +136,9 @@ pub fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
         let (w, h) = text.split_once(['x', 'X'])?;
         Some((w.trim().parse().ok()?, h.trim().parse().ok()?))
     };
-    parse().ok_or_else(|| anyhow::anyhow!("invalid size {text:?}; expected WIDTHxHEIGHT such as 256x256"))
+    parse().ok_or_else(|| {
+        anyhow::anyhow!("invalid size {text:?}; expected WIDTHxHEIGHT such as 256x256")
+    })
 }
 
 #[cfg(test)]
@@ -146,6 +148,9 @@ mod tests {
     #[test]
     fn size_parses_and_rejects() {
         assert_eq!(parse_size("320x256").unwrap(), (320, 256));
-        assert!(parse_size("256").unwrap_err().to_string().contains("WIDTHxHEIGHT"));
+        assert!(parse_size("256")
+            .unwrap_err()
+            .to_string()
+            .contains("WIDTHxHEIGHT"));
     }
 }

@@ -16,8 +16,12 @@ pub fn demo(args: &DemoArgs, bars: Bars) -> anyhow::Result<()> {
         seed: args.seed,
         ..DemoParams::default()
     };
-    let summary = generate(&data, &params).with_context(|| format!("failed to generate the demo set in {}", data.display()))?;
-    bars.say(&format!("demo data set written to {}:\n{summary}", data.display()));
+    let summary = generate(&data, &params)
+        .with_context(|| format!("failed to generate the demo set in {}", data.display()))?;
+    bars.say(&format!(
+        "demo data set written to {}:\n{summary}",
+        data.display()
+    ));
     let prior = args.out.join("demo-prior.toml");
     sieve_core::fsutil::write_atomic(&prior, DEMO_PRIOR.as_bytes())?;
 

@@ -153,9 +153,13 @@ pub fn summarise(results: &[ImageResult], filter: &FalseAlarmFilter) -> Evaluati
         set.set("pixel_aupro", aupro(&maps, &masks, AUPRO_FPR_LIMIT));
         {
             let pixel_scores: Vec<f32> = maps.iter().flat_map(|m| m.data.iter().copied()).collect();
-            let pixel_labels: Vec<bool> = masks.iter().flat_map(|m| m.data.iter().copied()).collect();
+            let pixel_labels: Vec<bool> =
+                masks.iter().flat_map(|m| m.data.iter().copied()).collect();
             set.set("pixel_auroc", auroc(&pixel_scores, &pixel_labels));
-            set.set_f1("pixel_f1", f1_at(&pixel_scores, &pixel_labels, t.pixel as f64));
+            set.set_f1(
+                "pixel_f1",
+                f1_at(&pixel_scores, &pixel_labels, t.pixel as f64),
+            );
             set.set_f1("pixel_f1_max", f1_max(&pixel_scores, &pixel_labels));
         }
         sets.push(set);
@@ -188,7 +192,7 @@ pub fn summarise(results: &[ImageResult], filter: &FalseAlarmFilter) -> Evaluati
             rows.push(CandidateRow {
                 image: r.name.clone(),
                 bbox: judged.candidate.bbox,
-                descriptor: judged.candidate.descriptor.clone(),
+                descriptor: judged.candidate.descriptor,
                 probability: judged.judgement.probability,
                 inside_envelope: judged.judgement.inside_envelope,
                 suppressed,

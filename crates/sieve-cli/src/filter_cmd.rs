@@ -14,7 +14,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sieve_core::dataset::list_images;
 use sieve_core::filter::{
-    synthesize, train_filter, JudgedCandidate, RecallLoss, Thresholds, TrainingSummary, SynthesisStats,
+    synthesize, train_filter, JudgedCandidate, RecallLoss, SynthesisStats, Thresholds,
+    TrainingSummary,
 };
 use sieve_core::imageio::load_rgb;
 use sieve_core::mapio::{read_map, write_map, MapFormat};
@@ -42,22 +43,29 @@ struct MapPair {
 /// Pairs every map in `maps` with the image of the same file stem in `images`.
 fn pair_maps(maps: &Path, images: &Path) -> anyhow::Result<Vec<MapPair>> {
     let image_files = list_images(images)?;
-    let by_stem: BTreeMap<String, PathBuf> = image_files
-        .into_iter()
-        .map(|p| (stem(&p), p))
-        .collect();
+    let by_stem: BTreeMap<String, PathBuf> =
+        image_files.into_iter().map(|p| (stem(&p), p)).collect();
     let mut map_files: Vec<PathBuf> = std::fs::read_dir(maps)
         .with_context(|| format!("failed to list the map folder {}", maps.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            let hidden = p.file_name().map(|n| n.to_string_lossy().starts_with('.')).unwrap_or(true);
-            let ext = p.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+            let hidden = p
+                .file_name()
+                .map(|n| n.to_string_lossy().starts_with('.'))
+                .unwrap_or(true);
+            let ext = p
+                .extension()
+                .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
             !hidden && p.is_file() && MAP_EXTENSIONS.contains(&ext.as_str())
         })
         .collect();
     map_files.sort();
     if map_files.is_empty() {
-        bail!("no anomaly maps (.npy, .tif, .tiff, .png) found in {}", maps.display());
+        bail!(
+            "no anomaly maps (.npy, .tif, .tiff, .png) found in {}",
+            maps.display()
+        );
     }
     map_files
         .into_iter()
@@ -76,7 +84,9 @@ fn pair_maps(maps: &Path, images: &Path) -> anyhow::Result<Vec<MapPair>> {
 }
 
 fn stem(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Reads a map and checks that its size matches its image.
@@ -202,8 +212,12 @@ pub fn filter(args: &FilterArgs, bars: Bars) -> anyhow::Result<()> {
         .map(|pair| {
             let (map, format, image) = read_checked(pair)?;
             let filtered = filter.apply(&map, &image);
-            let name = pair.map.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-            write_map(&maps_dir.join(&name), &filtered.map, format)?;
+            let name = pair
+                .map
+                .file_name()
+                .map(|n| n.to_os_string())
+                .unwrap_or_default();
+            write_map(maps_dir.join(&name), &filtered.map, format)?;
             bar.inc(1);
             Ok(MapCandidates {
                 map: pair.map.display().to_string(),
@@ -233,7 +247,12 @@ pub fn filter(args: &FilterArgs, bars: Bars) -> anyhow::Result<()> {
     let suppressed: usize = report
         .maps
         .iter()
-        .map(|m| m.candidates.iter().filter(|c| c.judgement.suppressed).count())
+        .map(|m| {
+            m.candidates
+                .iter()
+                .filter(|c| c.judgement.suppressed)
+                .count()
+        })
         .sum();
     let total: usize = report.maps.iter().map(|m| m.candidates.len()).sum();
     println!(
@@ -258,15 +277,24 @@ pub fn filter(args: &FilterArgs, bars: Bars) -> anyhow::Result<()> {
 /// across), at least 1 px; the peak is their median peak score, at least halfway above `t`.
 fn footprint_shape(false_alarms: &[Candidate], t: &Thresholds) -> (f32, f32) {
     let median = |attribute: Attribute| -> Option<f64> {
-        let mut v: Vec<f64> = false_alarms.iter().map(|c| c.descriptor.get(attribute)).collect();
+        let mut v: Vec<f64> = false_alarms
+            .iter()
+            .map(|c| c.descriptor.get(attribute))
+            .collect();
         if v.is_empty() {
             return None;
         }
         v.sort_by(f64::total_cmp);
         Some(v[v.len() / 2])
     };
-    let sigma = median(Attribute::MinorAxis).map(|m| (m / 4.0) as f32).unwrap_or(4.0).clamp(1.0, 32.0);
+    let sigma = median(Attribute::MinorAxis)
+        .map(|m| (m / 4.0) as f32)
+        .unwrap_or(4.0)
+        .clamp(1.0, 32.0);
     let floor = t.pixel + 0.5 * (t.pixel - t.background);
-    let peak = median(Attribute::PeakScore).map(|p| p as f32).unwrap_or(floor).max(floor);
+    let peak = median(Attribute::PeakScore)
+        .map(|p| p as f32)
+        .unwrap_or(floor)
+        .max(floor);
     (sigma, peak)
 }

@@ -10,7 +10,9 @@ use anyhow::{bail, Context};
 use candle_core::Device;
 use rayon::prelude::*;
 use sieve_core::dataset::Dataset;
-use sieve_core::filter::{synthesize, train_filter, FalseAlarmFilter, FilterParams, RecallLoss, Thresholds, WARNING_SHARE};
+use sieve_core::filter::{
+    synthesize, train_filter, FalseAlarmFilter, FilterParams, RecallLoss, Thresholds, WARNING_SHARE,
+};
 use sieve_core::imageio::load_rgb;
 use sieve_core::prior::Prior;
 use sieve_core::regions::{candidates, Candidate};
@@ -85,8 +87,12 @@ pub fn prepare_out_dir(out: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out)
         .with_context(|| format!("failed to create the output folder {}", out.display()))?;
     let probe = out.join(format!(".sieve-write-check-{}", std::process::id()));
-    std::fs::write(&probe, b"")
-        .with_context(|| format!("output folder {} is not writable; choose another --out", out.display()))?;
+    std::fs::write(&probe, b"").with_context(|| {
+        format!(
+            "output folder {} is not writable; choose another --out",
+            out.display()
+        )
+    })?;
     let _ = std::fs::remove_file(probe);
     Ok(())
 }
@@ -120,7 +126,13 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
     let first = load_rgb(&dataset.train[0])?;
     prior
         .check_image_size(first.width(), first.height())
-        .with_context(|| format!("prior {} does not fit the images of {}", args.prior.display(), args.data.display()))?;
+        .with_context(|| {
+            format!(
+                "prior {} does not fit the images of {}",
+                args.prior.display(),
+                args.data.display()
+            )
+        })?;
     prepare_out_dir(&args.out)?;
     bars.say(&format!(
         "sieve run: {} training, {} validation, {} test images from {}",
@@ -131,7 +143,8 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
     ));
 
     let device = Device::Cpu;
-    let backbone = EfficientNetLite0::load_default(&device).context("failed to load the backbone weights")?;
+    let backbone =
+        EfficientNetLite0::load_default(&device).context("failed to load the backbone weights")?;
     watch.lap("load_backbone");
 
     let bar = bars.bar(dataset.train.len() as u64, "fit PatchCore");
@@ -228,7 +241,13 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
     let validation_recall_loss = if validation_defects.is_empty() {
         None
     } else {
-        let results = evaluate_images(&validation_defects, &detector, &filter, bars, "validation defects")?;
+        let results = evaluate_images(
+            &validation_defects,
+            &detector,
+            &filter,
+            bars,
+            "validation defects",
+        )?;
         let gt: Vec<Candidate> = results
             .iter()
             .flat_map(|r| r.gt_candidates().map(|c| c.candidate.clone()))
@@ -236,7 +255,13 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
         Some(RecallLoss::measure(&filter, &gt))
     };
 
-    let results = evaluate_images(&dataset.test, &detector, &filter, bars, "evaluate test split")?;
+    let results = evaluate_images(
+        &dataset.test,
+        &detector,
+        &filter,
+        bars,
+        "evaluate test split",
+    )?;
     let evaluation = summarise(&results, &filter);
     let evaluation_timing = (
         evaluation.detector_seconds_per_image,
@@ -246,7 +271,14 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
     watch.lap("evaluate");
 
     let model_dir = args.out.join("model");
-    save_model(&model_dir, &detector, &filter, &input, &patchcore_params, &params)?;
+    save_model(
+        &model_dir,
+        &detector,
+        &filter,
+        &input,
+        &patchcore_params,
+        &params,
+    )?;
     watch.lap("save_model");
 
     let mut warnings = Vec::new();
@@ -303,7 +335,10 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
         ("fit_detector".to_string(), dataset.train.len()),
         ("out_of_fold_maps".to_string(), dataset.train.len()),
         ("synthesize_defects".to_string(), report.synthesis.cases),
-        ("evaluate".to_string(), dataset.test.len() + validation_defects.len()),
+        (
+            "evaluate".to_string(),
+            dataset.test.len() + validation_defects.len(),
+        ),
     ]);
     report.timing = watch.finish(images);
     report.timing.detector_ms_per_image = Some(1000.0 * evaluation_timing.0);
@@ -331,7 +366,8 @@ fn filter_loss(filter: &FalseAlarmFilter, held_back: &[Candidate]) -> RecallLoss
 }
 
 fn percent(v: Option<f64>) -> String {
-    v.map(|v| format!("{:.1} %", 100.0 * v)).unwrap_or_else(|| "n/a".into())
+    v.map(|v| format!("{:.1} %", 100.0 * v))
+        .unwrap_or_else(|| "n/a".into())
 }
 
 /// Writes the fitted model into `dir` through a temporary folder renamed into place, so an
@@ -359,7 +395,10 @@ fn save_model(
         "patchcore": patchcore,
         "filter_params": params,
     });
-    std::fs::write(tmp.join("settings.json"), serde_json::to_vec_pretty(&settings)?)?;
+    std::fs::write(
+        tmp.join("settings.json"),
+        serde_json::to_vec_pretty(&settings)?,
+    )?;
     std::fs::write(tmp.join("filter.json"), serde_json::to_vec_pretty(filter)?)?;
     if dir.exists() {
         let old = parent.join(format!(".model.old-{}", std::process::id()));

@@ -11,7 +11,9 @@ fn sieve() -> Command {
 
 /// The real data sets beside the repository, or `None` with a printed reason.
 fn shared_data(name: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(name);
     if path.is_dir() {
         Some(path)
     } else {
@@ -21,7 +23,9 @@ fn shared_data(name: &str) -> Option<PathBuf> {
 }
 
 fn repo_file(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(relative)
 }
 
 fn read_report(dir: &Path) -> Value {
@@ -39,7 +43,11 @@ fn metric(report: &Value, side: &str, name: &str) -> f64 {
 fn demo_runs_and_finds_defects() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
-    let output = sieve().args(["--quiet", "demo", "--out"]).arg(&out).output().unwrap();
+    let output = sieve()
+        .args(["--quiet", "demo", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(
         output.status.success(),
         "sieve demo failed: {}",
@@ -93,8 +101,16 @@ fn run_on_tire_is_safe() {
     let gt = safety["gt_candidates"].as_u64().unwrap();
     let suppressed = safety["gt_candidates_suppressed"].as_u64().unwrap();
     assert!(gt > 0);
-    assert!(suppressed as f64 <= 0.05 * gt as f64, "{suppressed} of {gt} ground-truth candidates suppressed");
-    assert!(safety["synthetic_recall_loss"]["candidates"].as_u64().unwrap() > 0);
+    assert!(
+        suppressed as f64 <= 0.05 * gt as f64,
+        "{suppressed} of {gt} ground-truth candidates suppressed"
+    );
+    assert!(
+        safety["synthetic_recall_loss"]["candidates"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
 }
 
 #[test]
@@ -111,7 +127,10 @@ fn missing_data_folder_is_a_clear_error() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("nope") && stderr.contains("train/good"), "{stderr}");
+    assert!(
+        stderr.contains("nope") && stderr.contains("train/good"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -121,7 +140,9 @@ fn invalid_prior_names_the_key() {
     std::fs::write(&prior, "features = [\"area\", \"size\"]\n").unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(data.join("train/good")).unwrap();
-    image::RgbImage::new(64, 64).save(data.join("train/good/000.png")).unwrap();
+    image::RgbImage::new(64, 64)
+        .save(data.join("train/good/000.png"))
+        .unwrap();
     let output = sieve()
         .args(["--quiet", "run", "--data"])
         .arg(&data)
@@ -133,7 +154,10 @@ fn invalid_prior_names_the_key() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("size") && stderr.contains("features"), "{stderr}");
+    assert!(
+        stderr.contains("size") && stderr.contains("features"),
+        "{stderr}"
+    );
 }
 
 /// Writes `count` images of size `side` and their maps: smooth low noise, with a large bright
@@ -167,8 +191,12 @@ fn write_map_set(images: &Path, maps: &Path, count: usize, side: usize, defect: 
             bump(70.0, 70.0 - i as f32, 2.0, 0.8);
         }
         let map = sieve_core::AnomalyMap::from_vec(side, side, data);
-        sieve_core::mapio::write_map(maps.join(format!("{i:03}.npy")), &map, sieve_core::mapio::MapFormat::Npy)
-            .unwrap();
+        sieve_core::mapio::write_map(
+            maps.join(format!("{i:03}.npy")),
+            &map,
+            sieve_core::mapio::MapFormat::Npy,
+        )
+        .unwrap();
     }
 }
 
@@ -176,7 +204,13 @@ fn write_map_set(images: &Path, maps: &Path, count: usize, side: usize, defect: 
 fn filter_imported_maps_never_raises_scores() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    write_map_set(&root.join("good_images"), &root.join("good_maps"), 30, 96, false);
+    write_map_set(
+        &root.join("good_images"),
+        &root.join("good_maps"),
+        30,
+        96,
+        false,
+    );
     write_map_set(&root.join("images"), &root.join("maps"), 6, 96, true);
     let out = root.join("out");
     let output = sieve()
@@ -201,7 +235,9 @@ fn filter_imported_maps_never_raises_scores() {
         String::from_utf8_lossy(&output.stderr)
     );
 
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("candidates.json")).unwrap()).unwrap();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("candidates.json")).unwrap())
+            .unwrap();
     assert_eq!(report["maps"].as_array().unwrap().len(), 6);
     assert_eq!(report["estimate_source"], "footprint");
     let background = report["thresholds"]["background"].as_f64().unwrap() as f32;
@@ -213,7 +249,10 @@ fn filter_imported_maps_never_raises_scores() {
         assert_eq!((after.width, after.height), (before.width, before.height));
         for (a, b) in after.data.iter().zip(&before.data) {
             assert!(a <= b, "filtered score {a} above baseline {b}");
-            assert!(*a >= b.min(background) - 1e-5, "filtered score {a} pushed below background");
+            assert!(
+                *a >= b.min(background) - 1e-5,
+                "filtered score {a} pushed below background"
+            );
         }
     }
 }

@@ -56,7 +56,11 @@ impl Default for InputConfig {
 impl InputConfig {
     /// Checks sizes and smoothing.
     pub fn check(&self) -> Result<(), DetectError> {
-        if self.width < 32 || self.height < 32 || self.width % 16 != 0 || self.height % 16 != 0 {
+        if self.width < 32
+            || self.height < 32
+            || !self.width.is_multiple_of(16)
+            || !self.height.is_multiple_of(16)
+        {
             return Err(DetectError::Config(format!(
                 "input size {}x{} must have sides of at least 32 that are multiples of 16, for example 256x256",
                 self.width, self.height
@@ -85,7 +89,11 @@ pub trait Detector: Sync {
 
     /// The anomaly map of `image` at its original size. With `exclude = Some(i)`, the detector
     /// scores as if training image `i` had not been seen (out-of-fold), where it supports that.
-    fn anomaly_map(&self, image: &Rgb32FImage, exclude: Option<u32>) -> Result<AnomalyMap, DetectError>;
+    fn anomaly_map(
+        &self,
+        image: &Rgb32FImage,
+        exclude: Option<u32>,
+    ) -> Result<AnomalyMap, DetectError>;
 }
 
 /// PatchCore on EfficientNet-Lite0 features at strides 8 and 16.
@@ -108,13 +116,18 @@ impl PatchCoreDetector {
         image: &Rgb32FImage,
         neighbourhood: usize,
     ) -> Result<(Tensor, (usize, usize)), DetectError> {
-        let x = image_to_tensor(image, input.width, input.height, device).map_err(|e| DetectError::Backbone(e.to_string()))?;
+        let x = image_to_tensor(image, input.width, input.height, device)
+            .map_err(|e| DetectError::Backbone(e.to_string()))?;
         let features = backbone
             .features(&x)
             .map_err(|e| DetectError::Backbone(e.to_string()))?;
-        let taps: Vec<Tensor> = PATCHCORE_TAPS.iter().map(|&i| features[i].clone()).collect();
+        let taps: Vec<Tensor> = PATCHCORE_TAPS
+            .iter()
+            .map(|&i| features[i].clone())
+            .collect();
         let (_, _, gh, gw) = taps[0].dims4()?;
-        let rows = embed(&taps, neighbourhood).map_err(|e| DetectError::PatchCore(e.to_string()))?;
+        let rows =
+            embed(&taps, neighbourhood).map_err(|e| DetectError::PatchCore(e.to_string()))?;
         Ok((rows, (gw, gh)))
     }
 
@@ -136,7 +149,8 @@ impl PatchCoreDetector {
         let mut builder: Option<PatchCoreBuilder> = None;
         for (id, path) in train.iter().enumerate() {
             let image = load(path)?;
-            let (rows, (gw, gh)) = Self::embed_image(&backbone, &input, &device, &image, neighbourhood)?;
+            let (rows, (gw, gh)) =
+                Self::embed_image(&backbone, &input, &device, &image, neighbourhood)?;
             let dim = rows.dim(1)?;
             if builder.is_none() {
                 let mut b = PatchCoreBuilder::new(dim, (gh, gw))
@@ -175,15 +189,27 @@ impl Detector for PatchCoreDetector {
         "patchcore"
     }
 
-    fn anomaly_map(&self, image: &Rgb32FImage, exclude: Option<u32>) -> Result<AnomalyMap, DetectError> {
+    fn anomaly_map(
+        &self,
+        image: &Rgb32FImage,
+        exclude: Option<u32>,
+    ) -> Result<AnomalyMap, DetectError> {
         let neighbourhood = self.model.params().neighbourhood();
-        let (rows, (gw, gh)) = Self::embed_image(&self.backbone, &self.input, &self.device, image, neighbourhood)?;
+        let (rows, (gw, gh)) = Self::embed_image(
+            &self.backbone,
+            &self.input,
+            &self.device,
+            image,
+            neighbourhood,
+        )?;
         let scores = self
             .model
             .score(&rows, exclude)
             .map_err(|e| DetectError::PatchCore(e.to_string()))?;
         let grid = AnomalyMap::from_vec(gw, gh, scores);
-        Ok(self.input.to_image_map(&grid, image.width(), image.height()))
+        Ok(self
+            .input
+            .to_image_map(&grid, image.width(), image.height()))
     }
 }
 

@@ -14,7 +14,9 @@ use std::path::Path;
 /// Error while writing a report.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("failed to write {path}: {source}; check that the output folder exists and is writable")]
+    #[error(
+        "failed to write {path}: {source}; check that the output folder exists and is writable"
+    )]
     Write {
         path: String,
         #[source]

@@ -17,7 +17,8 @@ fn delta(a: Option<f64>, b: Option<f64>) -> String {
 }
 
 fn share(v: Option<f64>) -> String {
-    v.map(|v| format!("{:.1} %", 100.0 * v)).unwrap_or_else(|| "n/a".into())
+    v.map(|v| format!("{:.1} %", 100.0 * v))
+        .unwrap_or_else(|| "n/a".into())
 }
 
 type Getter = fn(&MetricSet) -> Option<f64>;
@@ -46,7 +47,13 @@ pub fn render_markdown(r: &Report) -> String {
     ];
     for (name, get) in rows {
         let (a, b) = (get(&r.baseline), get(&r.filtered));
-        let _ = writeln!(s, "| {name} | {} | {} | {} |", cell(a), cell(b), delta(a, b));
+        let _ = writeln!(
+            s,
+            "| {name} | {} | {} | {} |",
+            cell(a),
+            cell(b),
+            delta(a, b)
+        );
     }
     for (name, reason) in &r.baseline.undefined {
         let _ = writeln!(s, "\n`{name}` is undefined: {reason}");
@@ -75,7 +82,10 @@ pub fn render_markdown(r: &Report) -> String {
     for w in &safety.warnings {
         let _ = writeln!(s, "**Warning:** {w}\n");
     }
-    let _ = writeln!(s, "| measure | candidates | suppressed | share | area share |");
+    let _ = writeln!(
+        s,
+        "| measure | candidates | suppressed | share | area share |"
+    );
     let _ = writeln!(s, "| --- | ---: | ---: | ---: | ---: |");
     let syn = &safety.synthetic_recall_loss;
     let _ = writeln!(
@@ -110,7 +120,8 @@ pub fn render_markdown(r: &Report) -> String {
         );
     }
     let t = &safety.test;
-    let gt_share = (t.gt_candidates > 0).then(|| t.gt_candidates_suppressed as f64 / t.gt_candidates as f64);
+    let gt_share =
+        (t.gt_candidates > 0).then(|| t.gt_candidates_suppressed as f64 / t.gt_candidates as f64);
     let _ = writeln!(
         s,
         "| test candidates touching the ground truth | {} | {} | {} | {} |",
@@ -119,7 +130,8 @@ pub fn render_markdown(r: &Report) -> String {
         share(gt_share),
         share(t.gt_area_share_suppressed)
     );
-    let good_share = (t.good_candidates > 0).then(|| t.good_candidates_suppressed as f64 / t.good_candidates as f64);
+    let good_share = (t.good_candidates > 0)
+        .then(|| t.good_candidates_suppressed as f64 / t.good_candidates as f64);
     let _ = writeln!(
         s,
         "| test candidates on defect-free images (false alarms) | {} | {} | {} | |",

@@ -54,7 +54,8 @@ pub fn balance(
         .min(smaller * (1 + augmentation.copies));
     let spread = attribute_spread(false_alarms, defects, features);
 
-    let (fa, fa_aug, fa_drop) = resize_class(false_alarms, target, features, &spread, augmentation, rng);
+    let (fa, fa_aug, fa_drop) =
+        resize_class(false_alarms, target, features, &spread, augmentation, rng);
     let (df, df_aug, df_drop) = resize_class(defects, target, features, &spread, augmentation, rng);
 
     let mut out = Balanced {
@@ -62,9 +63,11 @@ pub fn balance(
         dropped: (fa_drop, df_drop),
         ..Default::default()
     };
-    out.is_false_alarm.extend(std::iter::repeat_n(true, fa.len()));
+    out.is_false_alarm
+        .extend(std::iter::repeat_n(true, fa.len()));
     out.vectors.extend(fa);
-    out.is_false_alarm.extend(std::iter::repeat_n(false, df.len()));
+    out.is_false_alarm
+        .extend(std::iter::repeat_n(false, df.len()));
     out.vectors.extend(df);
     out
 }
@@ -123,8 +126,12 @@ fn resize_class(
 }
 
 /// Moves and mirrors one descriptor; the position attributes are recomputed consistently.
-fn augment_one(source: &Descriptor, augmentation: &Augmentation, rng: &mut ChaCha8Rng) -> Descriptor {
-    let mut d = source.clone();
+fn augment_one(
+    source: &Descriptor,
+    augmentation: &Augmentation,
+    rng: &mut ChaCha8Rng,
+) -> Descriptor {
+    let mut d = *source;
     let mut cx = d.get(Attribute::CenterX);
     let mut cy = d.get(Attribute::CenterY);
     let mut orientation = d.get(Attribute::Orientation);
@@ -147,7 +154,9 @@ fn augment_one(source: &Descriptor, augmentation: &Augmentation, rng: &mut ChaCh
     d.values[Attribute::Orientation.index()] = orientation;
     // The half diagonal in fractions is unknown without the aspect ratio of the image, so the
     // distance to the centre scales by the same factor as the centred offset.
-    let old = ((source.get(Attribute::CenterX) - 0.5).powi(2) + (source.get(Attribute::CenterY) - 0.5).powi(2)).sqrt();
+    let old = ((source.get(Attribute::CenterX) - 0.5).powi(2)
+        + (source.get(Attribute::CenterY) - 0.5).powi(2))
+    .sqrt();
     let new = ((cx - 0.5).powi(2) + (cy - 0.5).powi(2)).sqrt();
     if old > 0.0 {
         d.values[Attribute::DistCenter.index()] = source.get(Attribute::DistCenter) * new / old;
@@ -183,7 +192,14 @@ mod tests {
         let fa: Vec<_> = (0..50).map(|i| descriptor(100.0 + i as f64, 0.3)).collect();
         let df: Vec<_> = (0..7).map(|i| descriptor(10.0 + i as f64, 0.6)).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let out = balance(&fa, &df, &[Attribute::Area, Attribute::CenterX], &augmentation(), 1000, &mut rng);
+        let out = balance(
+            &fa,
+            &df,
+            &[Attribute::Area, Attribute::CenterX],
+            &augmentation(),
+            1000,
+            &mut rng,
+        );
         let n_fa = out.is_false_alarm.iter().filter(|&&v| v).count();
         assert_eq!(n_fa, 50);
         assert_eq!(out.vectors.len(), 100);
@@ -204,7 +220,10 @@ mod tests {
     fn augmentation_copies_cap_both_classes() {
         let fa: Vec<_> = (0..100).map(|i| descriptor(i as f64, 0.3)).collect();
         let df = vec![descriptor(5.0, 0.3)];
-        let aug = Augmentation { copies: 3, ..augmentation() };
+        let aug = Augmentation {
+            copies: 3,
+            ..augmentation()
+        };
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let out = balance(&fa, &df, &[Attribute::Area], &aug, 1000, &mut rng);
         assert_eq!(out.augmented.1, 3);

@@ -90,11 +90,17 @@ mod tests {
 
     #[test]
     fn envelope_rejects_outside_any_attribute() {
-        let mined: Vec<Descriptor> = (0..=100).map(|i| descriptor(100.0 + i as f64, 0.1)).collect();
-        let env = Envelope::fit(&mined, &[Attribute::Area, Attribute::Contrast], 0.5, 99.5).unwrap();
+        let mined: Vec<Descriptor> = (0..=100)
+            .map(|i| descriptor(100.0 + i as f64, 0.1))
+            .collect();
+        let env =
+            Envelope::fit(&mined, &[Attribute::Area, Attribute::Contrast], 0.5, 99.5).unwrap();
         assert!(env.contains(&descriptor(150.0, 0.1)));
         assert!(!env.contains(&descriptor(20.0, 0.1)), "too small");
-        assert!(!env.contains(&descriptor(150.0, -0.3)), "contrast unlike any false alarm");
+        assert!(
+            !env.contains(&descriptor(150.0, -0.3)),
+            "contrast unlike any false alarm"
+        );
         assert!((env.low[0] - 100.5).abs() < 1e-9);
     }
 

@@ -123,7 +123,10 @@ mod tests {
 
     #[test]
     fn out_of_range_p_cut_is_rejected() {
-        let p = FilterParams { p_cut: 1.5, ..Default::default() };
+        let p = FilterParams {
+            p_cut: 1.5,
+            ..Default::default()
+        };
         assert_eq!(p.check().unwrap_err(), FilterParamsError::PCut(1.5));
     }
 }

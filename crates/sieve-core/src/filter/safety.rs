@@ -22,7 +22,10 @@ pub const WARNING_SHARE: f64 = 0.05;
 
 impl RecallLoss {
     /// Measures the loss on candidates known to lie on defects.
-    pub fn measure<'a>(filter: &FalseAlarmFilter, defects: impl IntoIterator<Item = &'a Candidate>) -> Self {
+    pub fn measure<'a>(
+        filter: &FalseAlarmFilter,
+        defects: impl IntoIterator<Item = &'a Candidate>,
+    ) -> Self {
         let mut out = RecallLoss::default();
         let mut area = 0.0;
         let mut area_suppressed = 0.0;
@@ -44,6 +47,7 @@ impl RecallLoss {
 
     /// Whether either share exceeds [`WARNING_SHARE`].
     pub fn warns(&self) -> bool {
-        self.share.is_some_and(|s| s > WARNING_SHARE) || self.area_share.is_some_and(|s| s > WARNING_SHARE)
+        self.share.is_some_and(|s| s > WARNING_SHARE)
+            || self.area_share.is_some_and(|s| s > WARNING_SHARE)
     }
 }

@@ -124,15 +124,25 @@ mod tests {
         suppress(
             &mut map,
             &labels,
-            &[Suppression { label: first, peak: 2.0, probability: 0.95 }],
+            &[Suppression {
+                label: first,
+                peak: 2.0,
+                probability: 0.95,
+            }],
             t,
             b,
             3,
         );
         let f = scale_factor(0.95, t, b, 2.0);
         assert!((map.data[2] - (b + f * (2.0 - b))).abs() < 1e-6);
-        assert!(map.data[2] < t && map.data[3] < map.data[2], "order kept, below t");
-        assert!((map.data[1] - (b + f * (0.5 - b))).abs() < 1e-6, "grown ring lowered");
+        assert!(
+            map.data[2] < t && map.data[3] < map.data[2],
+            "order kept, below t"
+        );
+        assert!(
+            (map.data[1] - (b + f * (0.5 - b))).abs() < 1e-6,
+            "grown ring lowered"
+        );
         assert_eq!(map.data[0], 0.1, "below background untouched");
         assert_eq!(map.data[5], 0.05, "below background untouched");
         assert_eq!(map.data[6], 1.2, "other candidate untouched");

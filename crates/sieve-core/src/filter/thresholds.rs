@@ -60,7 +60,10 @@ impl Thresholds {
         image_quantile: f64,
         max_pixels: usize,
     ) -> Result<Self, ThresholdError> {
-        for (name, value) in [("pixel_quantile", pixel_quantile), ("image_quantile", image_quantile)] {
+        for (name, value) in [
+            ("pixel_quantile", pixel_quantile),
+            ("image_quantile", image_quantile),
+        ] {
             if !(0.0..=1.0).contains(&value) {
                 return Err(ThresholdError::Quantile { name, value });
             }

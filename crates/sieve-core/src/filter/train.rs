@@ -56,8 +56,8 @@ pub fn train_filter(
     params: &FilterParams,
 ) -> (FalseAlarmFilter, TrainingSummary) {
     let features = prior.features().to_vec();
-    let fa: Vec<Descriptor> = false_alarms.iter().map(|c| c.descriptor.clone()).collect();
-    let df: Vec<Descriptor> = defects.iter().map(|c| c.descriptor.clone()).collect();
+    let fa: Vec<Descriptor> = false_alarms.iter().map(|c| c.descriptor).collect();
+    let df: Vec<Descriptor> = defects.iter().map(|c| c.descriptor).collect();
 
     let envelope = if params.envelope {
         let (lo, hi) = params.envelope_percentiles;
@@ -100,7 +100,14 @@ pub fn train_filter(
             copies: aug.copies() as usize,
         };
         let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-        let balanced = balance(&fa, &df, &features, &augmentation, params.max_per_class, &mut rng);
+        let balanced = balance(
+            &fa,
+            &df,
+            &features,
+            &augmentation,
+            params.max_per_class,
+            &mut rng,
+        );
         summary.balanced = (
             balanced.is_false_alarm.iter().filter(|&&v| v).count(),
             balanced.is_false_alarm.iter().filter(|&&v| !v).count(),
@@ -121,11 +128,16 @@ pub fn train_filter(
                 summary.c = Some(model.c());
                 summary.gamma = Some(model.gamma());
                 summary.cv_log_loss = Some(model.cross_validation().chosen.log_loss);
-                summary.cv_balanced_accuracy = Some(model.cross_validation().chosen.balanced_accuracy);
+                summary.cv_balanced_accuracy =
+                    Some(model.cross_validation().chosen.balanced_accuracy);
                 summary.support_vectors = Some(model.support_vectors().len());
                 svm = Some(model);
             }
-            Err(e) => reason = Some(format!("the classifier could not be trained ({e}); every candidate is kept")),
+            Err(e) => {
+                reason = Some(format!(
+                    "the classifier could not be trained ({e}); every candidate is kept"
+                ))
+            }
         }
     }
     summary.inactive_reason = reason.clone();
@@ -137,7 +149,7 @@ pub fn train_filter(
         thresholds,
         p_cut: params.p_cut,
         grow: params.grow,
-        describe: params.describe.clone(),
+        describe: params.describe,
         inactive_reason: reason,
     };
     summary.requested_p_cut = params.p_cut;
@@ -153,12 +165,21 @@ pub fn train_filter(
 /// The smallest cut at or above `p_cut` at which the filter suppresses at most `budget` of the
 /// held-back synthetic defect candidates, by count and by area. The cut only ever rises, so the
 /// brake can make the filter stricter but never more aggressive than `p_cut`.
-pub fn braked_p_cut(filter: &FalseAlarmFilter, held_back: &[Candidate], p_cut: f64, budget: f64) -> f64 {
+pub fn braked_p_cut(
+    filter: &FalseAlarmFilter,
+    held_back: &[Candidate],
+    p_cut: f64,
+    budget: f64,
+) -> f64 {
     let verdicts: Vec<(Option<f64>, bool, f64)> = held_back
         .iter()
         .map(|c| {
             let judgement = filter.judge(c);
-            (judgement.probability, judgement.inside_envelope, c.descriptor.get(Attribute::Area))
+            (
+                judgement.probability,
+                judgement.inside_envelope,
+                c.descriptor.get(Attribute::Area),
+            )
         })
         .collect();
     brake(&verdicts, p_cut, budget)
@@ -170,7 +191,11 @@ fn brake(verdicts: &[(Option<f64>, bool, f64)], p_cut: f64, budget: f64) -> f64 
         return p_cut;
     }
     let total = verdicts.len() as f64;
-    let total_area: f64 = verdicts.iter().map(|v| v.2).sum::<f64>().max(f64::MIN_POSITIVE);
+    let total_area: f64 = verdicts
+        .iter()
+        .map(|v| v.2)
+        .sum::<f64>()
+        .max(f64::MIN_POSITIVE);
 
     // Candidates suppressed at `p_cut`, most confident first.
     let mut at_risk: Vec<(f64, f64)> = verdicts
