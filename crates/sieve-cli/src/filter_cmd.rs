@@ -1,10 +1,10 @@
 //! `sieve filter`: the false-alarm filter on anomaly maps made by another tool.
 //!
-//! With no detector to put in the loop, painted defects are turned into anomaly maps by a
-//! footprint model: the painted coverage blurred by the spread the tool's own false alarms show,
-//! scaled to the typical false-alarm peak, and laid over the defect-free map of the source image.
-//! The safety estimate of this mode is weaker than with a detector in the loop, and the report
-//! says so.
+//! With no detector to put in the loop, a footprint model turns painted defects into anomaly
+//! maps. It blurs the painted coverage by the spread of the tool's own false alarms, scales it
+//! to their typical peak, and lays it over the defect-free map of the source image. The safety
+//! estimate of this mode is therefore weaker than with a detector in the loop, and the output
+//! states this.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -272,9 +272,10 @@ pub fn filter(args: &FilterArgs, bars: Bars) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Blur and peak of the footprint model, from the mined false alarms: sigma is a quarter of
-/// their median minor axis (a blurred point source cut near its half height is about four sigma
-/// across), at least 1 px; the peak is their median peak score, at least halfway above `t`.
+/// Estimates the blur and peak of the footprint model from the mined false alarms. Sigma is a
+/// quarter of their median minor axis, at least 1 px, because a blurred point source cut near
+/// its half height is about four sigma across. The peak is their median peak score, at least
+/// halfway above `t`.
 fn footprint_shape(false_alarms: &[Candidate], t: &Thresholds) -> (f32, f32) {
     let median = |attribute: Attribute| -> Option<f64> {
         let mut v: Vec<f64> = false_alarms

@@ -19,7 +19,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// A temporary name beside `path`: `.<file name>.tmp-<process id>`.
+/// Returns a temporary name beside `path`: `.<file name>.tmp-<process id>`.
 pub fn temporary_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()

@@ -2,7 +2,7 @@
 //! EfficientNet-Lite0 backbone.
 //!
 //! Every detector works at a fixed input size and returns anomaly maps at the original image
-//! size, upsampled bilinearly and smoothed with a Gaussian; a higher score means more anomalous.
+//! size, upsampled bilinearly and smoothed with a Gaussian. A higher score means more anomalous.
 
 use std::path::Path;
 
@@ -84,10 +84,10 @@ impl InputConfig {
 
 /// A fitted detector: anomaly maps for images, optionally out-of-fold for training images.
 pub trait Detector: Sync {
-    /// The detector's name as the command line spells it.
+    /// Returns the detector's name as the command line spells it.
     fn name(&self) -> &'static str;
 
-    /// The anomaly map of `image` at its original size. With `exclude = Some(i)`, the detector
+    /// Computes the anomaly map of `image` at its original size. With `exclude = Some(i)`, the detector
     /// scores as if training image `i` had not been seen (out-of-fold), where it supports that.
     fn anomaly_map(
         &self,

@@ -9,7 +9,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::regions::{Attribute, Descriptor};
 
-/// How augmented copies are made; sizes and positions are in the descriptor's own units.
+/// Settings of augmented copies. Sizes and positions are in the descriptor's own units.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Augmentation {
     /// Standard deviation of the noise added to each attribute, relative to that attribute's

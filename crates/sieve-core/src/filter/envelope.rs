@@ -1,6 +1,6 @@
 //! The false-alarm envelope: per-attribute ranges of the mined false alarms. A candidate with any
 //! attribute outside them is unlike every false alarm seen, so the filter never suppresses it,
-//! whatever the classifier says.
+//! whatever the classifier's probability.
 
 use serde::{Deserialize, Serialize};
 
@@ -44,7 +44,7 @@ impl Envelope {
         })
     }
 
-    /// Whether every attribute of `descriptor` lies inside its range (bounds included).
+    /// Returns whether every attribute of `descriptor` lies inside its range (bounds included).
     pub fn contains(&self, descriptor: &Descriptor) -> bool {
         self.attributes
             .iter()

@@ -45,7 +45,7 @@ impl RecallLoss {
         out
     }
 
-    /// Whether either share exceeds [`WARNING_SHARE`].
+    /// Returns whether either share exceeds [`WARNING_SHARE`].
     pub fn warns(&self) -> bool {
         self.share.is_some_and(|s| s > WARNING_SHARE)
             || self.area_share.is_some_and(|s| s > WARNING_SHARE)

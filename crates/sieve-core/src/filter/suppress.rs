@@ -16,7 +16,7 @@ pub struct Suppression {
     pub probability: f64,
 }
 
-/// The scale factor `f` for a region with peak `peak` and false-alarm probability `p`.
+/// Computes the scale factor `f` for a region with peak `peak` and false-alarm probability `p`.
 pub fn scale_factor(p: f64, t: f32, b: f32, peak: f32) -> f32 {
     let span = peak - b;
     if span <= 0.0 {
@@ -88,7 +88,7 @@ fn label_bounds(labels: &Labels, label: u32) -> Option<(usize, usize, usize, usi
     bounds
 }
 
-/// Whether a pixel of `label` lies within Chebyshev distance `grow` of `(x, y)`.
+/// Returns whether a pixel of `label` lies within Chebyshev distance `grow` of `(x, y)`.
 fn near_label(labels: &Labels, label: u32, x: usize, y: usize, grow: usize) -> bool {
     let w = labels.width;
     let y0 = y.saturating_sub(grow);

@@ -19,11 +19,11 @@ pub struct Thresholds {
     pub pixel_quantile: f64,
     /// Quantile (0..1) of defect-free image scores that gave `image`.
     pub image_quantile: f64,
-    /// How the thresholds were set.
+    /// The origin of the thresholds.
     pub source: ThresholdSource,
 }
 
-/// Where thresholds come from.
+/// Origin of a set of thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ThresholdSource {

@@ -14,7 +14,7 @@ use crate::filter::thresholds::Thresholds;
 use crate::prior::Prior;
 use crate::regions::{Attribute, Candidate, Descriptor};
 
-/// What went into the classifier, for reports.
+/// Sample counts, chosen hyperparameters and safety figures of a trained filter, for reports.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainingSummary {
     pub false_alarms_mined: usize,
@@ -39,12 +39,12 @@ pub struct TrainingSummary {
     pub synthetic_recall_loss: RecallLoss,
     /// The synthetic recall loss at the requested cut, before the brake.
     pub synthetic_recall_loss_at_requested_p_cut: RecallLoss,
-    /// Why no classifier was trained, if none was.
+    /// The reason no classifier was trained, if none was.
     pub inactive_reason: Option<String>,
 }
 
 /// Trains the filter. When a class has too few samples to cross-validate, the filter is
-/// returned without a classifier: it keeps every candidate and says why. The mining threshold
+/// returned without a classifier: it keeps every candidate and records the reason. The mining threshold
 /// is never lowered to find more false alarms, because false alarms found that way look larger
 /// than real ones and teach the classifier that large regions are false alarms.
 pub fn train_filter(
@@ -162,7 +162,7 @@ pub fn train_filter(
     (filter, summary)
 }
 
-/// The smallest cut at or above `p_cut` at which the filter suppresses at most `budget` of the
+/// Finds the smallest cut at or above `p_cut` at which the filter suppresses at most `budget` of the
 /// held-back synthetic defect candidates, by count and by area. The cut only ever rises, so the
 /// brake can make the filter stricter but never more aggressive than `p_cut`.
 pub fn braked_p_cut(
@@ -185,7 +185,7 @@ pub fn braked_p_cut(
     brake(&verdicts, p_cut, budget)
 }
 
-/// The brake on `(probability, inside envelope, area)` of each held-back candidate.
+/// Computes the brake from `(probability, inside envelope, area)` of each held-back candidate.
 fn brake(verdicts: &[(Option<f64>, bool, f64)], p_cut: f64, budget: f64) -> f64 {
     if verdicts.is_empty() {
         return p_cut;
@@ -217,7 +217,7 @@ fn brake(verdicts: &[(Option<f64>, bool, f64)], p_cut: f64, budget: f64) -> f64 
     p_cut
 }
 
-/// The smallest `f64` above a finite, non-negative `x`.
+/// Returns the smallest `f64` above a finite, non-negative `x`.
 fn next_up(x: f64) -> f64 {
     f64::from_bits(x.to_bits() + 1)
 }
@@ -235,14 +235,15 @@ mod tests {
             verdicts.push((Some(p), true, 1.0));
         }
         let cut = brake(&verdicts, 0.9, 0.02);
-        assert!(cut > 0.95 && cut < 0.950001, "{cut}");
+        assert!(cut > 0.95, "{cut}");
+        assert!(cut < 0.950001, "{cut}");
         assert_eq!(brake(&verdicts, 0.9, 0.05), 0.9, "within budget: unchanged");
     }
 
     #[test]
     fn brake_counts_area_and_envelope() {
-        // One large candidate outside the envelope is never suppressed, so it does not count;
-        // one large candidate inside it breaks the area budget on its own.
+        // One large candidate outside the envelope is never suppressed, so it does not count.
+        // One large candidate inside it breaks the area budget on its own.
         let mut verdicts = vec![(Some(0.1), true, 1.0); 98];
         verdicts.push((Some(0.99), false, 500.0));
         verdicts.push((Some(0.95), true, 50.0));
