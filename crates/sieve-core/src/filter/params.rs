@@ -31,7 +31,9 @@ pub struct FilterParams {
     pub min_cases: usize,
     /// Painted cases made at most, even when too few held-back candidates were detected.
     pub max_cases: usize,
-    /// Held-back candidates wanted before painting stops (after `min_cases`).
+    /// Held-back candidates wanted before painting stops (after `min_cases`). With 200, the
+    /// 1 % recall-loss budget allows two suppressed candidates, so the brake does not hang on a
+    /// single candidate.
     pub min_held_back_candidates: usize,
     /// Largest number of training samples per class after balancing.
     pub max_per_class: usize,
@@ -52,7 +54,7 @@ impl Default for FilterParams {
             holdout_share: 0.2,
             min_cases: 300,
             max_cases: 1500,
-            min_held_back_candidates: 100,
+            min_held_back_candidates: 200,
             max_per_class: 1000,
             seed: 0,
             // C above 100 rarely wins on overlapping classes and makes the solver slow there.
