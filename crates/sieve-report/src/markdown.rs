@@ -193,3 +193,35 @@ pub fn render_markdown(r: &Report) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sieve_core::metrics::MetricError;
+
+    #[test]
+    fn table_shows_values_and_changes() {
+        let mut report = Report::default();
+        report.baseline.set("pixel_auroc", Ok(0.9));
+        report.filtered.set("pixel_auroc", Ok(0.8875));
+        let md = render_markdown(&report);
+        assert!(
+            md.contains("| pixel AUROC | 0.9000 | 0.8875 | -0.0125 |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn undefined_metric_shows_reason() {
+        let mut report = Report::default();
+        let missing = MetricError::OneClass {
+            metric: "AUROC",
+            missing: sieve_core::metrics::LabelClass::Positive,
+        };
+        report.baseline.set("image_auroc", Err(missing.clone()));
+        let md = render_markdown(&report);
+        assert!(md.contains("| image AUROC | n/a | n/a |  |"), "{md}");
+        assert!(md.contains(&missing.to_string()), "{md}");
+        assert!(report.baseline.image_auroc.is_none());
+    }
+}
