@@ -37,6 +37,14 @@ pub enum DetectorKind {
     Patchcore,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ResizeMode {
+    /// Stretch every image to the input size.
+    Stretch,
+    /// Keep each image's aspect ratio at about the input size's pixel count.
+    KeepAspect,
+}
+
 /// Settings shared by the commands that train the filter.
 #[derive(Debug, Clone, Args)]
 pub struct FilterOptions {
@@ -88,6 +96,9 @@ pub struct RunArgs {
     /// Detector input size in pixels, WIDTHxHEIGHT.
     #[arg(long, default_value = "256x256")]
     pub input_size: String,
+    /// How images are brought to the input size.
+    #[arg(long, value_enum, default_value_t = ResizeMode::Stretch)]
+    pub resize: ResizeMode,
     /// Share of all training patches kept in PatchCore's memory bank.
     #[arg(long, default_value_t = 0.01)]
     pub coreset_ratio: f64,

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use sieve_core::demo::{generate, DemoParams};
 
-use crate::args::{DemoArgs, DetectorKind, FilterOptions, RunArgs};
+use crate::args::{DemoArgs, DetectorKind, FilterOptions, ResizeMode, RunArgs};
 use crate::progress::Bars;
 use crate::run::run;
 
@@ -31,6 +31,7 @@ pub fn demo(args: &DemoArgs, bars: Bars) -> anyhow::Result<()> {
         prior,
         out: args.out.join("run"),
         input_size: "256x224".into(),
+        resize: ResizeMode::Stretch,
         coreset_ratio: 0.05,
         filter: FilterOptions {
             p_cut: 0.9,

@@ -18,11 +18,11 @@ use sieve_core::prior::Prior;
 use sieve_core::regions::{candidates, Candidate};
 use sieve_core::AnomalyMap;
 use sieve_detect::backbone::EfficientNetLite0;
-use sieve_detect::detector::{Detector, InputConfig, PatchCoreDetector};
+use sieve_detect::detector::{Detector, InputConfig, PatchCoreDetector, Resize};
 use sieve_detect::patchcore::PatchCoreParams;
 use sieve_report::{write_report, DetectorSummary, Report, SafetyReport, Timing};
 
-use crate::args::{parse_size, FilterOptions, RunArgs};
+use crate::args::{parse_size, FilterOptions, ResizeMode, RunArgs};
 use crate::evaluate::{evaluate_images, summarise};
 use crate::progress::Bars;
 
@@ -104,6 +104,10 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
     let input = InputConfig {
         width,
         height,
+        resize: match args.resize {
+            ResizeMode::Stretch => Resize::Stretch,
+            ResizeMode::KeepAspect => Resize::KeepAspect,
+        },
         ..InputConfig::default()
     };
     input.check()?;
@@ -306,7 +310,7 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
         detector: DetectorSummary {
             name: detector.name().into(),
             backbone: "efficientnet-lite0 (ImageNet)".into(),
-            input: format!("{}x{}, stretched", input.width, input.height),
+            input: format!("{}x{}, {:?}", input.width, input.height, input.resize),
             settings: serde_json::to_value(&patchcore_params)?,
         },
         test_images: evaluation.images,

@@ -29,9 +29,17 @@ pub enum DetectError {
     Config(String),
 }
 
-/// Settings shared by every detector. Images are stretched to the input size.
-// TODO: resizing that keeps the aspect ratio needs a memory bank that accepts patch grids of
-// different sizes per image.
+/// How images are brought to the detector's input size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resize {
+    /// Stretch to exactly `width` x `height`.
+    Stretch,
+    /// Keep the aspect ratio at about `width * height` pixels, each side a multiple of 16.
+    KeepAspect,
+}
+
+/// Settings shared by every detector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct InputConfig {
@@ -39,6 +47,7 @@ pub struct InputConfig {
     pub width: u32,
     /// Input height in pixels.
     pub height: u32,
+    pub resize: Resize,
     /// Standard deviation, in pixels of the original image, of the Gaussian that smooths maps.
     pub sigma: f32,
 }
@@ -48,6 +57,7 @@ impl Default for InputConfig {
         Self {
             width: 256,
             height: 256,
+            resize: Resize::Stretch,
             sigma: 4.0,
         }
     }
@@ -73,6 +83,21 @@ impl InputConfig {
             )));
         }
         Ok(())
+    }
+
+    /// Returns the input size for an image of `width` x `height`.
+    pub fn input_size(&self, width: u32, height: u32) -> (u32, u32) {
+        match self.resize {
+            Resize::Stretch => (self.width, self.height),
+            Resize::KeepAspect => {
+                let area = self.width as f64 * self.height as f64;
+                let aspect = width as f64 / height.max(1) as f64;
+                let h = (area / aspect).sqrt();
+                let w = h * aspect;
+                let round = |v: f64| ((v / 16.0).round().max(2.0) * 16.0) as u32;
+                (round(w), round(h))
+            }
+        }
     }
 
     /// Upsamples a score grid to the original image size and smooths it.
@@ -116,7 +141,8 @@ impl PatchCoreDetector {
         image: &Rgb32FImage,
         neighbourhood: usize,
     ) -> Result<(Tensor, (usize, usize)), DetectError> {
-        let x = image_to_tensor(image, input.width, input.height, device)
+        let (width, height) = input.input_size(image.width(), image.height());
+        let x = image_to_tensor(image, width, height, device)
             .map_err(|e| DetectError::Backbone(e.to_string()))?;
         let features = backbone
             .features(&x)
@@ -159,8 +185,11 @@ impl PatchCoreDetector {
                 builder = Some(b);
             }
             if let Some(b) = builder.as_mut() {
-                b.push(id as u32, &rows)
-                    .map_err(|e| DetectError::PatchCore(e.to_string()))?;
+                let pushed = match input.resize {
+                    Resize::Stretch => b.push(id as u32, &rows),
+                    Resize::KeepAspect => b.push_any_grid(id as u32, &rows),
+                };
+                pushed.map_err(|e| DetectError::PatchCore(e.to_string()))?;
             }
             progress(1);
         }
@@ -218,4 +247,22 @@ fn load(path: &Path) -> Result<Rgb32FImage, DetectError> {
         path: path.display().to_string(),
         message: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_aspect_input_size() {
+        let input = InputConfig {
+            resize: Resize::KeepAspect,
+            ..InputConfig::default()
+        };
+        // 200 x 400 has aspect 0.5: about 181 x 362 at 256 * 256 pixels, rounded to 16.
+        assert_eq!(input.input_size(200, 400), (176, 368));
+        assert_eq!(input.input_size(300, 300), (256, 256));
+        let stretch = InputConfig::default();
+        assert_eq!(stretch.input_size(200, 400), (256, 256));
+    }
 }

@@ -89,6 +89,27 @@ impl PatchCoreBuilder {
         Ok(())
     }
 
+    /// Appends the embedding of one image whose patch grid differs from the builder's nominal
+    /// grid, as when images keep their aspect ratio: any non-zero number of `dim`-wide rows.
+    pub fn push_any_grid(
+        &mut self,
+        image_id: u32,
+        embedding: &Tensor,
+    ) -> Result<(), PatchCoreError> {
+        let (rows, dim) = embedding.dims2().map_err(|_| self.shape_error(embedding))?;
+        if dim != self.dim || rows == 0 {
+            return Err(self.shape_error(embedding));
+        }
+        let values = embedding
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        self.rows.extend_from_slice(&values);
+        self.row_images.extend(std::iter::repeat_n(image_id, rows));
+        self.images += 1;
+        Ok(())
+    }
+
     /// Number of patches collected so far.
     pub fn patches(&self) -> usize {
         self.row_images.len()
@@ -354,6 +375,10 @@ mod tests {
             Err(PatchCoreError::PatchCount { found: 19, .. })
         ));
         assert_eq!(builder.patches(), 0);
+        builder.push_any_grid(3, &short).unwrap();
+        assert_eq!(builder.patches(), 19);
+        assert!(builder.push_any_grid(3, &narrow).is_err());
+        let builder = PatchCoreBuilder::new(DIM, GRID).unwrap();
         assert!(matches!(
             builder.build(&PatchCoreParams::default().check().unwrap()),
             Err(PatchCoreError::NoTrainingPatches)
