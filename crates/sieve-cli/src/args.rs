@@ -62,6 +62,10 @@ pub struct FilterOptions {
     /// look unlike every mined false alarm).
     #[arg(long)]
     pub no_envelope: bool,
+    /// Switch off the defect-range guard (not recommended: candidates that look like a
+    /// synthetic defect in every feature become suppressible).
+    #[arg(long)]
+    pub no_defect_envelope: bool,
     /// Quantile of defect-free pixel scores that sets the pixel threshold t.
     #[arg(long, default_value_t = 0.995)]
     pub pixel_quantile: f64,

@@ -36,6 +36,7 @@ pub fn demo(args: &DemoArgs, bars: Bars) -> anyhow::Result<()> {
         filter: FilterOptions {
             p_cut: 0.9,
             no_envelope: false,
+            no_defect_envelope: false,
             recall_budget: 0.01,
             no_brake: false,
             pixel_quantile: 0.995,

@@ -195,6 +195,7 @@ pub fn summarise(results: &[ImageResult], filter: &FalseAlarmFilter) -> Evaluati
                 descriptor: judged.candidate.descriptor,
                 probability: judged.judgement.probability,
                 inside_envelope: judged.judgement.inside_envelope,
+                like_defect: judged.judgement.like_defect,
                 suppressed,
                 touches_defect: *touches,
             });

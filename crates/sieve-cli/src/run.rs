@@ -40,6 +40,7 @@ pub fn filter_params(options: &FilterOptions) -> anyhow::Result<FilterParams> {
     let params = FilterParams {
         p_cut: options.p_cut,
         envelope: !options.no_envelope,
+        defect_envelope: !options.no_defect_envelope,
         recall_loss_budget: (!options.no_brake).then_some(options.recall_budget),
         min_cases: options.min_cases,
         max_cases: options.max_cases,

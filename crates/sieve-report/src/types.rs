@@ -113,6 +113,8 @@ pub struct CandidateRow {
     pub descriptor: sieve_core::regions::Descriptor,
     pub probability: Option<f64>,
     pub inside_envelope: bool,
+    /// Whether the candidate lies within the synthetic defects' feature ranges.
+    pub like_defect: bool,
     pub suppressed: bool,
     /// Whether the region touches the ground truth.
     pub touches_defect: bool,

@@ -17,6 +17,9 @@ pub struct Judgement {
     pub probability: Option<f64>,
     /// Whether every envelope attribute lies inside the mined false alarms' range.
     pub inside_envelope: bool,
+    /// Whether every feature lies inside the range of the synthetic defect candidates, which
+    /// makes the candidate ambiguous: it could be a defect as the prior describes them.
+    pub like_defect: bool,
     /// Whether the region is suppressed in the filtered map.
     pub suppressed: bool,
 }
@@ -55,6 +58,10 @@ pub struct FalseAlarmFilter {
     pub svm: Option<FalseAlarmSvm>,
     /// The envelope; `None` when switched off or when no false alarm was mined.
     pub envelope: Option<Envelope>,
+    /// Feature ranges of the synthetic defect candidates; `None` when switched off or when no
+    /// painted defect was detected. A candidate inside them is never suppressed.
+    #[serde(default)]
+    pub defect_envelope: Option<Envelope>,
     pub thresholds: Thresholds,
     pub p_cut: f64,
     pub grow: usize,
@@ -65,21 +72,29 @@ pub struct FalseAlarmFilter {
 
 impl FalseAlarmFilter {
     /// Judges one candidate: suppressed only when the classifier's false-alarm probability is at
-    /// least `p_cut` and the candidate lies inside the envelope.
+    /// least `p_cut`, the candidate lies inside the false-alarm envelope, and it lies outside the
+    /// synthetic defects' feature ranges.
     pub fn judge(&self, candidate: &Candidate) -> Judgement {
         let inside_envelope = self
             .envelope
             .as_ref()
             .map(|e| e.contains(&candidate.descriptor))
             .unwrap_or(true);
+        let like_defect = self
+            .defect_envelope
+            .as_ref()
+            .map(|e| e.contains(&candidate.descriptor))
+            .unwrap_or(false);
         let probability = self
             .svm
             .as_ref()
             .map(|svm| svm.probability(&candidate.descriptor.vector(&self.features)));
-        let suppressed = inside_envelope && probability.is_some_and(|p| p >= self.p_cut);
+        let suppressed =
+            inside_envelope && !like_defect && probability.is_some_and(|p| p >= self.p_cut);
         Judgement {
             probability,
             inside_envelope,
+            like_defect,
             suppressed,
         }
     }
@@ -124,5 +139,103 @@ impl FalseAlarmFilter {
             labels,
             candidates: judged,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::{Envelope, ThresholdSource};
+    use crate::regions::{BBox, Descriptor};
+    use crate::svm::SvmParams;
+
+    fn candidate(area: f64, contrast: f64) -> Candidate {
+        let mut descriptor = Descriptor::default();
+        descriptor.set(Attribute::Area, area);
+        descriptor.set(Attribute::Contrast, contrast);
+        Candidate {
+            label: 1,
+            bbox: BBox {
+                x: 0,
+                y: 0,
+                width: 1,
+                height: 1,
+            },
+            descriptor,
+        }
+    }
+
+    /// A filter whose classifier has learned that large bright regions are false alarms and
+    /// small dark ones are defects.
+    fn filter() -> FalseAlarmFilter {
+        let features = vec![Attribute::Area, Attribute::Contrast];
+        let mut vectors = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..20 {
+            let jitter = i as f64;
+            vectors.push(vec![400.0 + 10.0 * jitter, 0.2 + 0.005 * jitter]);
+            labels.push(true);
+            vectors.push(vec![20.0 + jitter, -0.2 - 0.005 * jitter]);
+            labels.push(false);
+        }
+        let svm = SvmParams::default()
+            .check()
+            .unwrap()
+            .fit(&vectors, &labels)
+            .unwrap();
+        FalseAlarmFilter {
+            features,
+            svm: Some(svm),
+            envelope: None,
+            defect_envelope: None,
+            thresholds: Thresholds {
+                pixel: 1.0,
+                image: 1.0,
+                background: 0.0,
+                pixel_quantile: 0.995,
+                image_quantile: 0.99,
+                source: ThresholdSource::Manual,
+            },
+            p_cut: 0.9,
+            grow: 3,
+            describe: DescribeParams::default(),
+            inactive_reason: None,
+        }
+    }
+
+    #[test]
+    fn false_alarm_like_candidate_is_suppressed() {
+        let judgement = filter().judge(&candidate(450.0, 0.25));
+        assert!(judgement.probability.unwrap() > 0.9);
+        assert!(judgement.suppressed);
+        let defect = filter().judge(&candidate(25.0, -0.21));
+        assert!(!defect.suppressed);
+    }
+
+    #[test]
+    fn defect_envelope_keeps_ambiguous_candidate() {
+        let mut guarded = filter();
+        let defects: Vec<Descriptor> = [(10.0, -0.3), (500.0, 0.3)]
+            .iter()
+            .map(|&(area, contrast)| candidate(area, contrast).descriptor)
+            .collect();
+        guarded.defect_envelope = Envelope::fit(&defects, &guarded.features.clone(), 0.0, 100.0);
+        let judgement = guarded.judge(&candidate(450.0, 0.25));
+        assert!(judgement.like_defect);
+        assert!(!judgement.suppressed);
+    }
+
+    #[test]
+    fn false_alarm_envelope_keeps_unfamiliar_candidate() {
+        let mut guarded = filter();
+        let mined = vec![
+            candidate(400.0, 0.2).descriptor,
+            candidate(600.0, 0.3).descriptor,
+        ];
+        guarded.envelope = Envelope::fit(&mined, &[Attribute::Area], 0.0, 100.0);
+        assert!(guarded.judge(&candidate(450.0, 0.25)).suppressed);
+        let unfamiliar = guarded.judge(&candidate(2000.0, 0.25));
+        assert!(!unfamiliar.inside_envelope);
+        assert!(!unfamiliar.suppressed);
     }
 }

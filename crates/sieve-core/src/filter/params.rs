@@ -23,7 +23,11 @@ pub struct FilterParams {
     /// Whether the false-alarm envelope guards suppression (a candidate unlike every mined false
     /// alarm is never suppressed).
     pub envelope: bool,
-    /// Lower and upper percentiles (0..=100) of the mined false alarms that bound the envelope.
+    /// Whether a candidate whose features all lie within the range of the synthetic defect
+    /// candidates is kept whatever the classifier says. Such a candidate could be a defect as the
+    /// prior describes them, and the filter leaves ambiguous candidates alone.
+    pub defect_envelope: bool,
+    /// Lower and upper percentiles (0..=100) that bound both envelopes.
     pub envelope_percentiles: (f64, f64),
     /// Share of painted cases held back from training to estimate the synthetic recall loss.
     pub holdout_share: f64,
@@ -50,6 +54,7 @@ impl Default for FilterParams {
             recall_loss_budget: Some(0.01),
             grow: 3,
             envelope: true,
+            defect_envelope: true,
             envelope_percentiles: (0.5, 99.5),
             holdout_share: 0.2,
             min_cases: 300,

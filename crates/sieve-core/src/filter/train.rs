@@ -66,6 +66,13 @@ pub fn train_filter(
         None
     };
 
+    let defect_envelope = if params.defect_envelope {
+        let (lo, hi) = params.envelope_percentiles;
+        Envelope::fit(&df, &features, lo, hi)
+    } else {
+        None
+    };
+
     let mut summary = TrainingSummary {
         false_alarms_mined: fa.len(),
         defect_samples: df.len(),
@@ -146,6 +153,7 @@ pub fn train_filter(
         features,
         svm,
         envelope,
+        defect_envelope,
         thresholds,
         p_cut: params.p_cut,
         grow: params.grow,
@@ -185,7 +193,8 @@ pub fn braked_p_cut(
     brake(&verdicts, p_cut, budget)
 }
 
-/// Computes the brake from `(probability, inside envelope, area)` of each held-back candidate.
+/// Computes the brake from `(probability, suppressible by the envelopes, area)` of each
+/// held-back candidate.
 fn brake(verdicts: &[(Option<f64>, bool, f64)], p_cut: f64, budget: f64) -> f64 {
     if verdicts.is_empty() {
         return p_cut;
