@@ -183,9 +183,10 @@ pub fn braked_p_cut(
         .iter()
         .map(|c| {
             let judgement = filter.judge(c);
+            let suppressible = judgement.inside_envelope && !judgement.like_defect;
             (
                 judgement.probability,
-                judgement.inside_envelope,
+                suppressible,
                 c.descriptor.get(Attribute::Area),
             )
         })
