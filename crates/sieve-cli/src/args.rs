@@ -6,12 +6,18 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// sieve: anomaly detection with an object-level false-alarm filter, on CPU.
 #[derive(Debug, Parser)]
-#[command(name = "sieve", version, about, propagate_version = true)]
+#[command(
+    name = "sieve",
+    version,
+    about = "Anomaly detection for visual inspection, with an object-level false-alarm filter trained without labelled defects",
+    propagate_version = true
+)]
 pub struct Cli {
     /// Hide progress bars and status lines.
     #[arg(long, short, global = true)]
     pub quiet: bool,
-    /// Log more (-v info, -vv debug); the SIEVE_LOG variable overrides it.
+    /// Log more (-v info, -vv debug); the SIEVE_LOG variable overrides it with a tracing
+    /// filter such as SIEVE_LOG=sieve_core=debug.
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Worker threads (default: one per core).
@@ -48,14 +54,15 @@ pub enum ResizeMode {
 /// Settings shared by the commands that train the filter.
 #[derive(Debug, Clone, Args)]
 pub struct FilterOptions {
-    /// Smallest false-alarm probability at which a candidate is suppressed.
+    /// Smallest false-alarm probability (0 to 1) at which a candidate is suppressed.
     #[arg(long, default_value_t = 0.9)]
     pub p_cut: f64,
-    /// Largest share of held-back synthetic defect candidates the filter may suppress; when the
-    /// share at --p-cut is larger, the cut is raised until it fits (never lowered).
+    /// Largest share (0 to 1, so 0.01 is 1 %) of held-back synthetic defect candidates the
+    /// filter may suppress; when the share at --p-cut is larger, the cut is raised until it
+    /// fits (never lowered).
     #[arg(long, default_value_t = 0.01)]
     pub recall_budget: f64,
-    /// Switch off that brake and use --p-cut as given.
+    /// Switch off the --recall-budget brake and use --p-cut as given.
     #[arg(long)]
     pub no_brake: bool,
     /// Switch off the false-alarm envelope guard (not recommended: it keeps real defects that
@@ -66,16 +73,16 @@ pub struct FilterOptions {
     /// synthetic defect in every feature become suppressible).
     #[arg(long)]
     pub no_defect_envelope: bool,
-    /// Quantile of defect-free pixel scores that sets the pixel threshold t.
+    /// Quantile (0 to 1) of defect-free pixel scores that sets the pixel threshold t.
     #[arg(long, default_value_t = 0.995)]
     pub pixel_quantile: f64,
-    /// Quantile of defect-free image scores that sets the image threshold t_img.
+    /// Quantile (0 to 1) of defect-free image scores that sets the image threshold t_img.
     #[arg(long, default_value_t = 0.99)]
     pub image_quantile: f64,
-    /// Painted synthetic defect cases made at least.
+    /// Smallest number of synthetic defects painted to train the filter.
     #[arg(long, default_value_t = 300)]
     pub min_cases: usize,
-    /// Painted synthetic defect cases made at most.
+    /// Largest number of synthetic defects painted to train the filter.
     #[arg(long, default_value_t = 1500)]
     pub max_cases: usize,
     /// Seed of every random draw.

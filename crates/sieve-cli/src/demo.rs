@@ -18,10 +18,7 @@ pub fn demo(args: &DemoArgs, bars: Bars) -> anyhow::Result<()> {
     };
     let summary = generate(&data, &params)
         .with_context(|| format!("failed to generate the demo set in {}", data.display()))?;
-    bars.say(&format!(
-        "demo data set written to {}:\n{summary}",
-        data.display()
-    ));
+    bars.say(&summary.to_string());
     let prior = args.out.join("demo-prior.toml");
     sieve_core::fsutil::write_atomic(&prior, DEMO_PRIOR.as_bytes())?;
 

@@ -132,8 +132,21 @@ struct FilterReport {
 
 pub fn filter(args: &FilterArgs, bars: Bars) -> anyhow::Result<()> {
     let params = filter_params(&args.filter)?;
-    let prior = Prior::from_path(&args.prior)
-        .with_context(|| format!("invalid prior file {}", args.prior.display()))?;
+    let prior = Prior::from_path(&args.prior)?;
+    let folders = [
+        ("--good-maps", &args.good_maps),
+        ("--good-images", &args.good_images),
+        ("--maps", &args.maps),
+        ("--images", &args.images),
+    ];
+    for (option, folder) in folders {
+        if !folder.is_dir() {
+            bail!(
+                "{option} folder {} not found; pass an existing folder",
+                folder.display()
+            );
+        }
+    }
     let good = pair_maps(&args.good_maps, &args.good_images)?;
     let targets = pair_maps(&args.maps, &args.images)?;
     prepare_out_dir(&args.out)?;

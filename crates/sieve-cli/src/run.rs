@@ -119,8 +119,7 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
         ..PatchCoreParams::default()
     };
     patchcore_params.clone().check()?;
-    let prior = Prior::from_path(&args.prior)
-        .with_context(|| format!("invalid prior file {}", args.prior.display()))?;
+    let prior = Prior::from_path(&args.prior)?;
     let dataset = Dataset::open(&args.data)?;
     if dataset.test.is_empty() {
         bail!(

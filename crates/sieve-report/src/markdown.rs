@@ -76,9 +76,31 @@ pub fn render_markdown(r: &Report) -> String {
     let _ = writeln!(s, "\n## Safety\n");
     let _ = writeln!(
         s,
-        "False-alarm probability cut in use: {:.4} (requested {}).\n",
+        "False-alarm probability cut in use: {:.4} (requested {}).",
         r.filter.p_cut, r.filter.requested_p_cut
     );
+    if r.filter.p_cut > r.filter.requested_p_cut {
+        let budget = r.filter_settings["recall_loss_budget"]
+            .as_f64()
+            .unwrap_or(f64::NAN);
+        let _ = writeln!(
+            s,
+            "The recall-loss brake raised it: at the requested cut the filter would suppress more than {:.1} % of the {} held-back synthetic defect candidates.",
+            100.0 * budget,
+            r.filter.held_back_samples
+        );
+    }
+    let wanted = r.filter_settings["min_held_back_candidates"]
+        .as_u64()
+        .unwrap_or(0) as usize;
+    if r.filter.held_back_samples < wanted {
+        let _ = writeln!(
+            s,
+            "Only {} held-back candidates were detected ({} wanted) within the painting limit, so the estimate is coarse.",
+            r.filter.held_back_samples, wanted
+        );
+    }
+    let _ = writeln!(s);
     for w in &safety.warnings {
         let _ = writeln!(s, "**Warning:** {w}\n");
     }
