@@ -14,13 +14,13 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sieve_core::dataset::list_images;
 use sieve_core::filter::{
-    synthesize, train_filter, JudgedCandidate, RecallLoss, SynthesisStats, Thresholds,
-    TrainingSummary,
+    mine_false_alarms, synthesize, train_filter, JudgedCandidate, RecallLoss, SynthesisStats,
+    Thresholds, TrainingSummary,
 };
 use sieve_core::imageio::load_rgb;
 use sieve_core::mapio::{read_map, write_map, MapFormat};
 use sieve_core::prior::Prior;
-use sieve_core::regions::{candidates, Attribute, Candidate};
+use sieve_core::regions::{Attribute, Candidate};
 use sieve_core::synth::footprint;
 use sieve_core::AnomalyMap;
 
@@ -168,21 +168,12 @@ pub fn filter(args: &FilterArgs, bars: Bars) -> anyhow::Result<()> {
         args.filter.image_quantile,
         MAX_THRESHOLD_PIXELS,
     )?;
-    let false_alarms: Vec<Candidate> = good
-        .par_iter()
-        .zip(&good_maps)
-        .map(|(pair, map)| {
-            let image = load_rgb(&pair.image)?;
-            Ok(candidates(map, &image, thresholds.pixel, &params.describe).1)
-        })
-        .collect::<anyhow::Result<Vec<Vec<Candidate>>>>()?
-        .into_iter()
-        .flatten()
-        .collect();
+    let good_images: Vec<PathBuf> = good.iter().map(|p| p.image.clone()).collect();
+    let false_alarms =
+        mine_false_alarms(&good_images, &good_maps, thresholds.pixel, &params.describe)?;
 
     // Footprint model: spread and peak of the tool's own false alarms.
     let (sigma, peak) = footprint_shape(&false_alarms, &thresholds);
-    let good_images: Vec<PathBuf> = good.iter().map(|p| p.image.clone()).collect();
     let bar = bars.bar(params.max_cases as u64, "paint synthetic defects");
     let synthetic = synthesize(
         &good_images,

@@ -11,11 +11,12 @@ use candle_core::Device;
 use rayon::prelude::*;
 use sieve_core::dataset::Dataset;
 use sieve_core::filter::{
-    synthesize, train_filter, FalseAlarmFilter, FilterParams, RecallLoss, Thresholds, WARNING_SHARE,
+    mine_false_alarms, synthesize, train_filter, FalseAlarmFilter, FilterParams, RecallLoss,
+    Thresholds, WARNING_SHARE,
 };
 use sieve_core::imageio::load_rgb;
 use sieve_core::prior::Prior;
-use sieve_core::regions::{candidates, Candidate};
+use sieve_core::regions::Candidate;
 use sieve_core::AnomalyMap;
 use sieve_detect::backbone::EfficientNetLite0;
 use sieve_detect::detector::{Detector, InputConfig, PatchCoreDetector, Resize};
@@ -184,18 +185,12 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
         args.filter.image_quantile,
         MAX_THRESHOLD_PIXELS,
     )?;
-    let false_alarms: Vec<Candidate> = dataset
-        .train
-        .par_iter()
-        .zip(&good_maps)
-        .map(|(path, map)| {
-            let image = load_rgb(path)?;
-            Ok(candidates(map, &image, thresholds.pixel, &params.describe).1)
-        })
-        .collect::<anyhow::Result<Vec<Vec<Candidate>>>>()?
-        .into_iter()
-        .flatten()
-        .collect();
+    let false_alarms = mine_false_alarms(
+        &dataset.train,
+        &good_maps,
+        thresholds.pixel,
+        &params.describe,
+    )?;
     drop(good_maps);
     watch.lap("mine_false_alarms");
     bars.say(&format!(

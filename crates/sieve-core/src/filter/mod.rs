@@ -4,6 +4,7 @@
 
 mod augment;
 mod envelope;
+mod mining;
 mod model;
 mod params;
 mod safety;
@@ -14,6 +15,7 @@ mod train;
 
 pub use augment::{balance, Augmentation, Balanced};
 pub use envelope::{percentile_sorted, Envelope};
+pub use mining::mine_false_alarms;
 pub use model::{FalseAlarmFilter, Filtered, JudgedCandidate, Judgement};
 pub use params::{FilterParams, FilterParamsError};
 pub use safety::{RecallLoss, WARNING_SHARE};
