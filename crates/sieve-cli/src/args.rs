@@ -58,8 +58,8 @@ pub struct FilterOptions {
     #[arg(long, default_value_t = 0.9)]
     pub p_cut: f64,
     /// Largest share (0 to 1, so 0.01 is 1 %) of held-back synthetic defect candidates the
-    /// filter may suppress; when the share at --p-cut is larger, the cut is raised until it
-    /// fits (never lowered).
+    /// filter may suppress. When the share at --p-cut is larger, the cut is raised until it
+    /// fits, and it is never lowered.
     #[arg(long, default_value_t = 0.01)]
     pub recall_budget: f64,
     /// Switch off the --recall-budget brake and use --p-cut as given.

@@ -42,7 +42,7 @@ pub struct Filtered {
 }
 
 impl Filtered {
-    /// The filtered image score: the maximum of the filtered map.
+    /// Returns the filtered image score: the maximum of the filtered map.
     pub fn image_score(&self) -> f32 {
         self.map.max()
     }
@@ -66,7 +66,7 @@ pub struct FalseAlarmFilter {
     pub p_cut: f64,
     pub grow: usize,
     pub describe: DescribeParams,
-    /// Why no classifier was trained, when `svm` is `None`.
+    /// The reason no classifier was trained, when `svm` is `None`.
     pub inactive_reason: Option<String>,
 }
 
@@ -165,8 +165,8 @@ mod tests {
         }
     }
 
-    /// A filter whose classifier has learned that large bright regions are false alarms and
-    /// small dark ones are defects.
+    /// Builds a filter whose classifier has learned that large bright regions are false alarms
+    /// and small dark ones are defects.
     fn filter() -> FalseAlarmFilter {
         let features = vec![Attribute::Area, Attribute::Contrast];
         let mut vectors = Vec::new();
