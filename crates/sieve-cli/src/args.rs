@@ -107,7 +107,7 @@ pub struct RunArgs {
     /// Detector input size in pixels, WIDTHxHEIGHT.
     #[arg(long, default_value = "256x256")]
     pub input_size: String,
-    /// How images are brought to the input size.
+    /// Resizing of images to the input size.
     #[arg(long, value_enum, default_value_t = ResizeMode::Stretch)]
     pub resize: ResizeMode,
     /// Share of all training patches kept in PatchCore's memory bank.

@@ -14,8 +14,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sieve_core::dataset::list_images;
 use sieve_core::filter::{
-    mine_false_alarms, synthesize, train_filter, JudgedCandidate, RecallLoss, SynthesisStats,
-    Thresholds, TrainingSummary,
+    synthesize, train_filter, JudgedCandidate, RecallLoss, SynthesisStats, Thresholds,
+    TrainingSummary,
 };
 use sieve_core::imageio::load_rgb;
 use sieve_core::mapio::{read_map, write_map, MapFormat};
@@ -26,10 +26,7 @@ use sieve_core::AnomalyMap;
 
 use crate::args::FilterArgs;
 use crate::progress::Bars;
-use crate::run::{filter_params, prepare_out_dir};
-
-/// Largest number of defect-free pixel scores used for the threshold quantiles.
-const MAX_THRESHOLD_PIXELS: usize = 20_000_000;
+use crate::run::{filter_params, prepare_out_dir, thresholds_and_false_alarms};
 
 /// File extensions read as anomaly maps, compared case-insensitively.
 const MAP_EXTENSIONS: [&str; 4] = ["npy", "tif", "tiff", "png"];
@@ -162,15 +159,9 @@ pub fn filter(args: &FilterArgs, bars: Bars) -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
     bar.finish_and_clear();
 
-    let thresholds = Thresholds::from_good_maps(
-        &good_maps,
-        args.filter.pixel_quantile,
-        args.filter.image_quantile,
-        MAX_THRESHOLD_PIXELS,
-    )?;
     let good_images: Vec<PathBuf> = good.iter().map(|p| p.image.clone()).collect();
-    let false_alarms =
-        mine_false_alarms(&good_images, &good_maps, thresholds.pixel, &params.describe)?;
+    let (thresholds, false_alarms) =
+        thresholds_and_false_alarms(&good_images, &good_maps, &args.filter, &params)?;
 
     // Footprint model: spread and peak of the tool's own false alarms.
     let (sigma, peak) = footprint_shape(&false_alarms, &thresholds);

@@ -9,7 +9,7 @@ pub struct Bars {
 }
 
 impl Bars {
-    /// A bar of `len` steps labelled `message`; hidden when quiet.
+    /// Creates a bar of `len` steps labelled `message`, hidden when quiet.
     pub fn bar(&self, len: u64, message: &str) -> ProgressBar {
         if self.quiet {
             return ProgressBar::hidden();

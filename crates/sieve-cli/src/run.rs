@@ -30,7 +30,7 @@ use crate::progress::Bars;
 /// Largest number of defect-free pixel scores used for the threshold quantiles.
 const MAX_THRESHOLD_PIXELS: usize = 20_000_000;
 
-/// Where the report and model of a finished run are.
+/// The report and output folder of a finished run.
 pub struct RunOutcome {
     pub report: Report,
     pub out: PathBuf,
@@ -49,6 +49,24 @@ pub fn filter_params(options: &FilterOptions) -> anyhow::Result<FilterParams> {
         ..FilterParams::default()
     };
     Ok(params.check()?)
+}
+
+/// Sets the deployable thresholds from maps of defect-free images and mines the false alarms
+/// at the pixel threshold. `images[i]` is the image of `maps[i]`.
+pub fn thresholds_and_false_alarms(
+    images: &[PathBuf],
+    maps: &[AnomalyMap],
+    options: &FilterOptions,
+    params: &FilterParams,
+) -> anyhow::Result<(Thresholds, Vec<Candidate>)> {
+    let thresholds = Thresholds::from_good_maps(
+        maps,
+        options.pixel_quantile,
+        options.image_quantile,
+        MAX_THRESHOLD_PIXELS,
+    )?;
+    let false_alarms = mine_false_alarms(images, maps, thresholds.pixel, &params.describe)?;
+    Ok((thresholds, false_alarms))
 }
 
 /// Records wall time per stage.
@@ -179,18 +197,8 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
     bar.finish_and_clear();
     watch.lap("out_of_fold_maps");
 
-    let thresholds = Thresholds::from_good_maps(
-        &good_maps,
-        args.filter.pixel_quantile,
-        args.filter.image_quantile,
-        MAX_THRESHOLD_PIXELS,
-    )?;
-    let false_alarms = mine_false_alarms(
-        &dataset.train,
-        &good_maps,
-        thresholds.pixel,
-        &params.describe,
-    )?;
+    let (thresholds, false_alarms) =
+        thresholds_and_false_alarms(&dataset.train, &good_maps, &args.filter, &params)?;
     drop(good_maps);
     watch.lap("mine_false_alarms");
     bars.say(&format!(

@@ -10,7 +10,7 @@ fn sieve() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sieve"))
 }
 
-/// The real data sets beside the repository, or `None` with a printed reason.
+/// Returns a real data set beside the repository, or `None` with a printed reason.
 fn shared_data(name: &str) -> Option<PathBuf> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data")

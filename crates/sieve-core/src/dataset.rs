@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::imageio::is_image_path;
 
-/// Name of the folder that holds defect-free images in every split.
+/// Name of the folder that contains defect-free images in every split.
 pub const GOOD: &str = "good";
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +48,7 @@ impl Sample {
         self.defect_type.is_some()
     }
 
-    /// A short display name, `<type>/<file name>`.
+    /// Returns a short display name, `<type>/<file name>`.
     pub fn name(&self) -> String {
         let file = self
             .path
@@ -182,7 +182,7 @@ fn find_mask(
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let wanted = format!("{stem}_mask");
+    let expected_stem = format!("{stem}_mask");
     for mask_root in mask_roots {
         let dir = root.join(mask_root).join(defect_type);
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -193,7 +193,7 @@ fn find_mask(
             .map(|e| e.path())
             .filter(|p| {
                 is_image_path(p)
-                    && p.file_stem().map(|s| s.to_string_lossy() == wanted) == Some(true)
+                    && p.file_stem().map(|s| s.to_string_lossy() == expected_stem) == Some(true)
             })
             .collect();
         found.sort();
@@ -206,7 +206,7 @@ fn find_mask(
         expected: root
             .join(mask_roots[mask_roots.len() - 1])
             .join(defect_type)
-            .join(format!("{wanted}.png")),
+            .join(format!("{expected_stem}.png")),
     })
 }
 

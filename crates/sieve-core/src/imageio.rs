@@ -175,7 +175,8 @@ mod tests {
         GrayImage::new(4, 2).save(&path).unwrap();
         let err = load_mask_for(&path, Path::new("img.png"), 5, 2).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("m.png") && msg.contains("img.png"), "{msg}");
+        assert!(msg.contains("m.png"), "{msg}");
+        assert!(msg.contains("img.png"), "{msg}");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Core of sieve: anomaly maps, candidate regions and their descriptors, defect priors and
 //! synthesis, the SVM false-alarm filter, thresholds, metrics and datasets.
 //!
-//! Conventions used throughout: images and maps are row-major, `(height, width)` with `x` the
-//! column; a higher anomaly score means more anomalous; pixel values of images are `0..=1`.
+//! Conventions used throughout: images and maps are row-major, `(height, width)`, with `x` the
+//! column. A higher anomaly score means more anomalous. Pixel values of images are `0..=1`.
 
 pub mod dataset;
 pub mod demo;

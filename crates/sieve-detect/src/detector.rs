@@ -29,7 +29,7 @@ pub enum DetectError {
     Config(String),
 }
 
-/// How images are brought to the detector's input size.
+/// Resizing of images to the detector's input size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Resize {

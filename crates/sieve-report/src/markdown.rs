@@ -90,14 +90,14 @@ pub fn render_markdown(r: &Report) -> String {
             r.filter.held_back_samples
         );
     }
-    let wanted = r.filter_settings["min_held_back_candidates"]
+    let expected = r.filter_settings["min_held_back_candidates"]
         .as_u64()
         .unwrap_or(0) as usize;
-    if r.filter.held_back_samples < wanted {
+    if r.filter.held_back_samples < expected {
         let _ = writeln!(
             s,
-            "Only {} held-back candidates were detected ({} wanted) within the painting limit, so the estimate is coarse.",
-            r.filter.held_back_samples, wanted
+            "Only {} held-back candidates were detected ({} expected) within the painting limit, so the estimate is coarse.",
+            r.filter.held_back_samples, expected
         );
     }
     let _ = writeln!(s);

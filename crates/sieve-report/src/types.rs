@@ -137,7 +137,7 @@ pub struct Timing {
     pub filter_ms_per_image: Option<f64>,
 }
 
-/// What was fitted.
+/// Summary of the fitted detector.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DetectorSummary {
     pub name: String,

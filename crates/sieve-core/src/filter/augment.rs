@@ -109,9 +109,9 @@ fn resize_class(
 
     let mut vectors: Vec<Vec<f64>> = samples.iter().map(|d| d.vector(features)).collect();
     let limit = samples.len() * (1 + augmentation.copies);
-    let wanted = target.min(limit);
+    let reachable = target.min(limit);
     let mut augmented = 0;
-    while vectors.len() < wanted {
+    while vectors.len() < reachable {
         let source = &samples[augmented % samples.len()];
         let copy = augment_one(source, augmentation, rng);
         let mut vector = copy.vector(features);
@@ -135,6 +135,7 @@ fn augment_one(
     let mut cx = d.get(Attribute::CenterX);
     let mut cy = d.get(Attribute::CenterY);
     let mut orientation = d.get(Attribute::Orientation);
+
     if augmentation.mirror_x && rng.gen_bool(0.5) {
         cx = 1.0 - cx;
         orientation = -orientation;
@@ -149,6 +150,7 @@ fn augment_one(
     }
     cx = cx.clamp(0.0, 1.0);
     cy = cy.clamp(0.0, 1.0);
+
     d.values[Attribute::CenterX.index()] = cx;
     d.values[Attribute::CenterY.index()] = cy;
     d.values[Attribute::Orientation.index()] = orientation;

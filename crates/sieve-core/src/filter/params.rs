@@ -24,7 +24,7 @@ pub struct FilterParams {
     /// alarm is never suppressed).
     pub envelope: bool,
     /// Whether a candidate whose features all lie within the range of the synthetic defect
-    /// candidates is kept whatever the classifier says. Such a candidate could be a defect as the
+    /// candidates is kept whatever its false-alarm probability. Such a candidate could be a defect as the
     /// prior describes them, and the filter leaves ambiguous candidates alone.
     pub defect_envelope: bool,
     /// Lower and upper percentiles (0..=100) that bound both envelopes.

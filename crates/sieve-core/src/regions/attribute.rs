@@ -70,7 +70,7 @@ impl Attribute {
         Attribute::Contrast,
     ];
 
-    /// The attribute's name as written in prior files and reports.
+    /// Returns the attribute's name as written in prior files and reports.
     pub fn name(self) -> &'static str {
         match self {
             Attribute::Area => "area",
@@ -115,7 +115,7 @@ impl Attribute {
             })
     }
 
-    /// Whether the attribute measures the anomaly map rather than the region or the image.
+    /// Returns whether the attribute measures the anomaly map rather than the region or the image.
     /// Score attributes change when the detector changes, so priors rarely use them.
     pub fn is_score(self) -> bool {
         matches!(self, Attribute::PeakScore | Attribute::MeanScore)
@@ -137,6 +137,7 @@ mod tests {
     #[test]
     fn unknown_name_lists_valid_ones() {
         let err = Attribute::from_name("size").unwrap_err();
-        assert!(err.contains("area") && err.contains("contrast"), "{err}");
+        assert!(err.contains("area"), "{err}");
+        assert!(err.contains("contrast"), "{err}");
     }
 }
