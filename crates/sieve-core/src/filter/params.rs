@@ -27,8 +27,14 @@ pub struct FilterParams {
     /// candidates is kept whatever its false-alarm probability. Such a candidate could be a defect as the
     /// prior describes them, and the filter leaves ambiguous candidates alone.
     pub defect_envelope: bool,
-    /// Lower and upper percentiles (0..=100) that bound both envelopes.
+    /// Lower and upper percentiles (0..=100) of the mined false alarms that bound the
+    /// false-alarm envelope. Trimming the extremes narrows where suppression may happen.
     pub envelope_percentiles: (f64, f64),
+    /// Lower and upper percentiles (0..=100) of the synthetic defect candidates that bound the
+    /// defect range. The default takes the whole range: this guard protects candidates, so
+    /// trimming its extremes would leave the least typical painted defects unprotected (with
+    /// eight attributes, 0.5-99.5 % trimming leaves several percent of them outside).
+    pub defect_envelope_percentiles: (f64, f64),
     /// Share of painted cases held back from training to estimate the synthetic recall loss.
     pub holdout_share: f64,
     /// Painted cases made at least.
@@ -56,6 +62,7 @@ impl Default for FilterParams {
             envelope: true,
             defect_envelope: true,
             envelope_percentiles: (0.5, 99.5),
+            defect_envelope_percentiles: (0.0, 100.0),
             holdout_share: 0.2,
             min_cases: 300,
             max_cases: 1500,
@@ -102,9 +109,10 @@ impl FilterParams {
         if !(self.holdout_share > 0.0 && self.holdout_share < 1.0) {
             return Err(FilterParamsError::Holdout(self.holdout_share));
         }
-        let (lo, hi) = self.envelope_percentiles;
-        if !(0.0 <= lo && lo < hi && hi <= 100.0) {
-            return Err(FilterParamsError::Percentiles(lo, hi));
+        for (lo, hi) in [self.envelope_percentiles, self.defect_envelope_percentiles] {
+            if !(0.0 <= lo && lo < hi && hi <= 100.0) {
+                return Err(FilterParamsError::Percentiles(lo, hi));
+            }
         }
         if self.min_cases > self.max_cases {
             return Err(FilterParamsError::Cases {

@@ -67,7 +67,7 @@ pub fn train_filter(
     };
 
     let defect_envelope = if params.defect_envelope {
-        let (lo, hi) = params.envelope_percentiles;
+        let (lo, hi) = params.defect_envelope_percentiles;
         Envelope::fit(&df, &features, lo, hi)
     } else {
         None
