@@ -68,8 +68,9 @@ tr.suppressed td { background: #e6f7fc; } tr.gt td:last-child { font-weight: bol
 .figure { margin: 0.8em 0; }
 "#;
 
-/// Pages the comparison figures, filters the candidate table, and with `#selfcheck` in the
-/// address loads every image and writes the count loaded into `<pre id="selfcheck">`.
+/// Pages the comparison figures and filters the candidate table. With `#only=images` in the
+/// address it hides the sections before the test images (for screenshots); with `#selfcheck`
+/// it loads every image and writes the count loaded into `<pre id="selfcheck">`.
 const SCRIPT: &str = r#"
 (function () {
   var figures = Array.prototype.slice.call(document.querySelectorAll('.figure'));
@@ -102,6 +103,14 @@ const SCRIPT: &str = r#"
         row.hidden = want !== 'all' && row.getAttribute('data-' + want) !== 'true';
       });
     };
+  }
+
+  if (location.hash === '#only=images') {
+    var before = true;
+    Array.prototype.slice.call(document.body.children).forEach(function (element) {
+      if (element.id === 'images') { before = false; }
+      if (before && element.tagName !== 'SCRIPT') { element.hidden = true; }
+    });
   }
 
   if (location.hash === '#selfcheck') {

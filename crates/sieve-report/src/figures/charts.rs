@@ -13,7 +13,7 @@ use crate::ReportError;
 /// Number of histogram bins of the score distributions.
 const BINS: usize = 80;
 /// Number of histogram bins of the image score distributions.
-const IMAGE_BINS: usize = 30;
+const IMAGE_BINS: usize = 20;
 /// Number of score levels the pixel ROC and PRO curves are sampled at.
 const CURVE_LEVELS: usize = 1000;
 /// Upper end of the false-positive rate of the PRO plot, the range AUPRO integrates over.
@@ -133,7 +133,7 @@ fn draw_plot<DB: DrawingBackend>(
         .y_desc(plot.y_label)
         .label_style((FAMILY, 11))
         .axis_desc_style((FAMILY, 12))
-        .light_line_style(RGBColor(235, 235, 235))
+        .light_line_style(TRANSPARENT)
         .draw()
         .map_err(plot_error)?;
     if plot.diagonal {
