@@ -36,7 +36,43 @@ pub enum Command {
     Filter(FilterArgs),
     /// Generate a small synthetic inspection set and run the main job on it.
     Demo(DemoArgs),
+    /// Evaluate a fitted model on the test split of a data folder and write the report.
+    Eval(EvalArgs),
+    /// Judge images with a fitted model: verdict, scores, candidates, mask and overlay.
+    Predict(PredictArgs),
 }
+
+/// How many test images get a comparison figure in the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FigureCount {
+    Count(usize),
+    All,
+}
+
+impl std::str::FromStr for FigureCount {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.eq_ignore_ascii_case("all") {
+            return Ok(Self::All);
+        }
+        text.parse().map(Self::Count).map_err(|_| {
+            format!("invalid figure count {text:?}; expected a number such as 40, or all")
+        })
+    }
+}
+
+impl std::fmt::Display for FigureCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Count(n) => write!(f, "{n}"),
+            Self::All => write!(f, "all"),
+        }
+    }
+}
+
+/// Default number of comparison figures in a report.
+pub const DEFAULT_FIGURES: FigureCount = FigureCount::Count(40);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DetectorKind {
@@ -113,8 +149,43 @@ pub struct RunArgs {
     /// Share of all training patches kept in PatchCore's memory bank.
     #[arg(long, default_value_t = 0.01)]
     pub coreset_ratio: f64,
+    /// Test images that get a comparison figure in report.html: a number, or all.
+    #[arg(long, default_value_t = DEFAULT_FIGURES)]
+    pub figures: FigureCount,
     #[command(flatten)]
     pub filter: FilterOptions,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EvalArgs {
+    /// Fitted model folder, as `sieve run` writes it to <out>/model.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Data folder in the MVTec AD layout; only test/<type> and ground_truth/<type> are read.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output folder for report.json, report.md, report.html and the figures.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Test images that get a comparison figure in report.html: a number, or all.
+    #[arg(long, default_value_t = DEFAULT_FIGURES)]
+    pub figures: FigureCount,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PredictArgs {
+    /// Fitted model folder, as `sieve run` writes it to <out>/model.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Images, or folders whose images are all judged (not recursive).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output folder for each image's filtered mask and overlay, and predictions.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print one JSON object per image on standard output instead of a line of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]

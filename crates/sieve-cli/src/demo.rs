@@ -30,6 +30,7 @@ pub fn demo(args: &DemoArgs, bars: Bars) -> anyhow::Result<()> {
         input_size: "256x224".into(),
         resize: ResizeMode::Stretch,
         coreset_ratio: 0.05,
+        figures: crate::args::DEFAULT_FIGURES,
         filter: FilterOptions {
             p_cut: 0.9,
             no_envelope: false,

@@ -1,6 +1,7 @@
 //! Evaluation on a labelled split: baseline and filtered maps of every image, the metrics of
 //! both, and how the filter treated candidates on defect-free images and on the ground truth.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -12,7 +13,7 @@ use sieve_core::metrics::{aupro, auroc, f1_at, f1_max};
 use sieve_core::regions::Attribute;
 use sieve_core::{AnomalyMap, Mask};
 use sieve_detect::detector::Detector;
-use sieve_report::{CandidateRow, MetricSet, TestCandidateCounts};
+use sieve_report::{CandidateRow, ImageRow, MetricSet, TestCandidateCounts};
 
 use crate::progress::Bars;
 
@@ -22,6 +23,7 @@ pub const AUPRO_FPR_LIMIT: f64 = 0.3;
 /// One evaluated image.
 pub struct ImageResult {
     pub name: String,
+    pub path: PathBuf,
     pub baseline: AnomalyMap,
     pub filtered: AnomalyMap,
     pub mask: Mask,
@@ -47,6 +49,8 @@ pub struct Evaluation {
     pub filtered: MetricSet,
     pub counts: TestCandidateCounts,
     pub rows: Vec<CandidateRow>,
+    /// One row per image: scores and verdicts at the image threshold.
+    pub image_rows: Vec<ImageRow>,
     pub recall_loss: RecallLoss,
     pub images: usize,
     pub defect_images: usize,
@@ -93,6 +97,7 @@ pub fn evaluate_image(
         .collect();
     Ok(ImageResult {
         name: sample.name(),
+        path: sample.path.clone(),
         baseline,
         filtered: filtered.map,
         mask,
@@ -201,6 +206,20 @@ pub fn summarise(results: &[ImageResult], filter: &FalseAlarmFilter) -> Evaluati
             });
         }
     }
+    let image_rows = results
+        .iter()
+        .map(|r| {
+            let (baseline_score, filtered_score) = (r.baseline.max(), r.filtered.max());
+            ImageRow {
+                image: r.name.clone(),
+                labelled_defective: r.defective,
+                baseline_score,
+                filtered_score,
+                baseline_defective: baseline_score >= t.image,
+                filtered_defective: filtered_score >= t.image,
+            }
+        })
+        .collect();
     if counts.gt_candidates > 0 {
         counts.gt_area_share_suppressed = Some(gt_area_suppressed / gt_area);
     }
@@ -216,6 +235,7 @@ pub fn summarise(results: &[ImageResult], filter: &FalseAlarmFilter) -> Evaluati
         filtered,
         counts,
         rows,
+        image_rows,
         recall_loss,
         images: results.len(),
         defect_images: labels.iter().filter(|&&d| d).count(),

@@ -2,10 +2,14 @@
 
 mod args;
 mod demo;
+mod eval_cmd;
 mod evaluate;
 mod filter_cmd;
+mod model;
+mod predict;
 mod progress;
 mod run;
+mod visual;
 
 use std::process::ExitCode;
 
@@ -30,6 +34,16 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args, bars).map(|_| ()),
         Command::Filter(args) => filter_cmd::filter(&args, bars),
         Command::Demo(args) => demo::demo(&args, bars),
+        Command::Eval(args) => eval_cmd::eval(&args, bars).map(|report| {
+            println!("{}", sieve_report::render_markdown(&report));
+        }),
+        Command::Predict(args) => match predict::predict(&args, bars) {
+            // Exit codes: 2 when any image failed, else 1 when any image is defective.
+            Ok(outcome) if outcome.failed > 0 => return ExitCode::from(2),
+            Ok(outcome) if outcome.defective > 0 => return ExitCode::from(1),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -42,7 +56,7 @@ fn main() -> ExitCode {
 
 /// Joins an error and its causes with ": ", leaving out a cause whose text the message before
 /// it already contains (library errors often include their source in their own message).
-fn error_chain(error: &anyhow::Error) -> String {
+pub fn error_chain(error: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in error.chain() {
         let text = cause.to_string();

@@ -25,7 +25,9 @@ use sieve_report::{write_report, DetectorSummary, Report, SafetyReport, Timing};
 
 use crate::args::{parse_size, FilterOptions, ResizeMode, RunArgs};
 use crate::evaluate::{evaluate_images, summarise};
+use crate::model::{write_manifest, FORMAT_VERSION};
 use crate::progress::Bars;
+use crate::visual::render_figures;
 
 /// Largest number of defect-free pixel scores used for the threshold quantiles.
 const MAX_THRESHOLD_PIXELS: usize = 20_000_000;
@@ -270,6 +272,7 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
         "evaluate test split",
     )?;
     let evaluation = summarise(&results, &filter);
+    let figures = render_figures(&results, &filter, &args.out, args.figures, bars)?;
     let evaluation_timing = (
         evaluation.detector_seconds_per_image,
         evaluation.filter_seconds_per_image,
@@ -336,6 +339,8 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
         model_dir: model_dir.display().to_string(),
         notes: Vec::new(),
         candidates: evaluation.rows,
+        images: evaluation.image_rows,
+        figures: Some(figures),
     };
     let mut report = report;
     let images = BTreeMap::from([
@@ -395,7 +400,7 @@ fn save_model(
     std::fs::create_dir_all(&tmp)?;
     detector.save(&tmp)?;
     let settings = serde_json::json!({
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
         "detector": detector.name(),
         "backbone": "efficientnet-lite0",
         "input": input,
@@ -407,6 +412,7 @@ fn save_model(
         serde_json::to_vec_pretty(&settings)?,
     )?;
     std::fs::write(tmp.join("filter.json"), serde_json::to_vec_pretty(filter)?)?;
+    write_manifest(&tmp)?;
     if dir.exists() {
         let old = parent.join(format!(".model.old-{}", std::process::id()));
         std::fs::rename(dir, &old)?;

@@ -97,6 +97,15 @@ impl Dataset {
         })
     }
 
+    /// Lists only the test split of an MVTec-layout folder, for evaluating a fitted model on
+    /// data without training images.
+    pub fn open_test(root: &Path) -> Result<Vec<Sample>, DatasetError> {
+        if !root.is_dir() {
+            return Err(DatasetError::MissingRoot(root.to_owned()));
+        }
+        list_split(root, "test", &["ground_truth"])
+    }
+
     /// Defect-free validation images.
     pub fn validation_good(&self) -> impl Iterator<Item = &Path> {
         self.validation

@@ -1,12 +1,16 @@
-//! Reports of a sieve run: the baseline and the filtered result side by side, as `report.json`
-//! and `report.md`.
+//! Reports of a sieve run: the baseline and the filtered result side by side, as `report.json`,
+//! `report.md` and `report.html` with its figures.
 
+pub mod figures;
+mod html;
 mod markdown;
 mod types;
 
+pub use html::render_html;
 pub use markdown::render_markdown;
 pub use types::{
-    CandidateRow, DetectorSummary, MetricSet, Report, SafetyReport, TestCandidateCounts, Timing,
+    CandidateRow, DetectorSummary, FigureFile, FigureIndex, ImageRow, MetricSet, Report,
+    SafetyReport, TestCandidateCounts, Timing,
 };
 
 use std::path::Path;
@@ -24,13 +28,23 @@ pub enum ReportError {
     },
     #[error("failed to serialise the report: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("failed to draw a figure: {0}")]
+    Plot(String),
+    #[error("failed to encode {path}: {message}")]
+    Image { path: String, message: String },
 }
 
-/// Writes `report.json` and `report.md` into `dir`, each through a temporary file.
+/// Writes `report.json`, `report.md` and `report.html` into `dir`, each through a temporary
+/// file. The figures that `report.figures` lists must already be in place.
 pub fn write_report(report: &Report, dir: &Path) -> Result<(), ReportError> {
     let json = serde_json::to_vec_pretty(report)?;
     let md = render_markdown(report);
-    for (name, bytes) in [("report.json", json), ("report.md", md.into_bytes())] {
+    let html = render_html(report);
+    for (name, bytes) in [
+        ("report.json", json),
+        ("report.md", md.into_bytes()),
+        ("report.html", html.into_bytes()),
+    ] {
         let path = dir.join(name);
         sieve_core::fsutil::write_atomic(&path, &bytes).map_err(|source| ReportError::Write {
             path: path.display().to_string(),

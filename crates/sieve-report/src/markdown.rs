@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::types::{MetricSet, Report};
+use crate::types::{Report, METRIC_ROWS};
 
 fn cell(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "n/a".into())
@@ -21,8 +21,6 @@ fn share(v: Option<f64>) -> String {
         .unwrap_or_else(|| "n/a".into())
 }
 
-type Getter = fn(&MetricSet) -> Option<f64>;
-
 /// Renders the report as Markdown.
 pub fn render_markdown(r: &Report) -> String {
     let mut s = String::new();
@@ -36,16 +34,7 @@ pub fn render_markdown(r: &Report) -> String {
     let _ = writeln!(s, "## Baseline and filtered\n");
     let _ = writeln!(s, "| metric | baseline | filtered | change |");
     let _ = writeln!(s, "| --- | ---: | ---: | ---: |");
-    let rows: [(&str, Getter); 7] = [
-        ("image AUROC", |m| m.image_auroc),
-        ("pixel AUROC", |m| m.pixel_auroc),
-        ("pixel AUPRO (FPR <= 0.3)", |m| m.pixel_aupro),
-        ("image F1 at t_img", |m| m.image_f1),
-        ("pixel F1 at t", |m| m.pixel_f1),
-        ("image F1-max (oracle)", |m| m.image_f1_max),
-        ("pixel F1-max (oracle)", |m| m.pixel_f1_max),
-    ];
-    for (name, get) in rows {
+    for (name, _, get) in METRIC_ROWS {
         let (a, b) = (get(&r.baseline), get(&r.filtered));
         let _ = writeln!(
             s,
@@ -212,6 +201,12 @@ pub fn render_markdown(r: &Report) -> String {
 
     for note in &r.notes {
         let _ = writeln!(s, "\nNote: {note}");
+    }
+    if r.figures.is_some() {
+        let _ = writeln!(
+            s,
+            "\nFigures: open `report.html` in a browser for the score distributions, the ROC and PRO curves, a comparison figure per test image and every candidate."
+        );
     }
     s
 }

@@ -70,6 +70,20 @@ impl MetricSet {
     }
 }
 
+/// A metric of [`MetricSet`]: its display name, its key in `report.json`, and its getter.
+pub type MetricRow = (&'static str, &'static str, fn(&MetricSet) -> Option<f64>);
+
+/// The metrics of a report table, in display order.
+pub const METRIC_ROWS: [MetricRow; 7] = [
+    ("image AUROC", "image_auroc", |m| m.image_auroc),
+    ("pixel AUROC", "pixel_auroc", |m| m.pixel_auroc),
+    ("pixel AUPRO (FPR <= 0.3)", "pixel_aupro", |m| m.pixel_aupro),
+    ("image F1 at t_img", "image_f1", |m| m.image_f1),
+    ("pixel F1 at t", "pixel_f1", |m| m.pixel_f1),
+    ("image F1-max (oracle)", "image_f1_max", |m| m.image_f1_max),
+    ("pixel F1-max (oracle)", "pixel_f1_max", |m| m.pixel_f1_max),
+];
+
 /// Candidate counts on the test split.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TestCandidateCounts {
@@ -168,4 +182,49 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Every candidate of the test split.
     pub candidates: Vec<CandidateRow>,
+    /// Every image of the test split with its scores and verdicts.
+    #[serde(default)]
+    pub images: Vec<ImageRow>,
+    /// The figures written beside the report, when any.
+    #[serde(default)]
+    pub figures: Option<FigureIndex>,
+}
+
+/// One image of the test split with its image scores and verdicts at the image threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageRow {
+    /// The image, as `<type>/<file name>`.
+    pub image: String,
+    /// Whether the ground truth marks the image defective.
+    pub labelled_defective: bool,
+    /// Maximum of the baseline map.
+    pub baseline_score: f32,
+    /// Maximum of the filtered map.
+    pub filtered_score: f32,
+    /// Whether the baseline score is at or above the image threshold.
+    pub baseline_defective: bool,
+    /// Whether the filtered score is at or above the image threshold: the deployed verdict.
+    pub filtered_defective: bool,
+}
+
+/// A figure file, its path relative to the report folder.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FigureFile {
+    pub title: String,
+    pub path: String,
+}
+
+/// The figures of a report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FigureIndex {
+    /// Score distributions and ROC and PRO curves.
+    pub charts: Vec<FigureFile>,
+    /// Comparison figures of test images, titled by image name.
+    pub comparisons: Vec<FigureFile>,
+    /// Number of test images; `comparisons` covers a sample of them or all.
+    pub test_images: usize,
+    /// How the images with a comparison figure were chosen.
+    pub selection: String,
+    /// Charts left out and why.
+    pub notes: Vec<String>,
 }
