@@ -3,10 +3,9 @@
 //! image.
 //!
 //! Run with
-//! `cargo run --release -p sieve-detect --example fastflow_speed [DATA] [IMAGES] [BATCH]`.
-//! DATA is a folder in the MVTec AD layout (default `../shared/data/magnetic_tile` beside the
-//! repository); the first IMAGES (default 48) images of `train/good` are used at 256×256,
-//! in batches of BATCH (default the FastFlow default). The thread count follows
+//! `cargo run --release -p sieve-detect --example fastflow_speed DATA [IMAGES] [BATCH]`.
+//! DATA is a folder in the MVTec AD layout. The first IMAGES (default 48) images of its
+//! `train/good` are used at 256×256, in batches of BATCH (default the FastFlow default). The thread count follows
 //! `RAYON_NUM_THREADS`. As the `sieve` binary does, the example turns candle's separate pool
 //! for elementwise operations off (`CANDLE_NUM_THREADS=1`) unless that variable is set.
 
@@ -34,9 +33,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
     let args: Vec<String> = std::env::args().collect();
-    let data = args.get(1).map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/magnetic_tile")
-    });
+    let Some(data) = args.get(1).map(PathBuf::from) else {
+        return Err(
+            "usage: fastflow_speed DATA [IMAGES] [BATCH], DATA in the MVTec AD layout".into(),
+        );
+    };
     let images: usize = args.get(2).map(|a| a.parse()).transpose()?.unwrap_or(48);
     let defaults = FastFlowParams::default();
     let batch: usize = args

@@ -46,7 +46,7 @@ impl FastFlowDetector {
         training: &mut dyn FnMut(&TrainEvent),
     ) -> Result<Self, DetectError> {
         input.check()?;
-        let valid = params.check().map_err(FastFlowError::from)?;
+        let valid = params.check()?;
         let (train_ids, held_out) = split_held_out(train.len(), &valid)?;
 
         let mut cache = FeatureCache::new();

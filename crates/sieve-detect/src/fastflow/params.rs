@@ -129,7 +129,7 @@ impl FastFlowValidParams {
 
     /// Kernel side of the subnets of block `step`: 3 for even steps, 1 for odd ones.
     pub fn kernel(step: usize) -> usize {
-        if step % 2 == 0 {
+        if step.is_multiple_of(2) {
             3
         } else {
             1

@@ -32,7 +32,7 @@ impl ParamInit {
 }
 
 enum Origin {
-    Seeded(ChaCha8Rng),
+    Seeded(Box<ChaCha8Rng>),
     Saved(HashMap<String, Tensor>),
 }
 
@@ -50,7 +50,7 @@ impl ParamSource {
     /// Draws new parameters from a generator seeded with `seed`, in the order they are requested.
     pub fn seeded(seed: u64, device: &Device) -> Self {
         Self {
-            origin: Origin::Seeded(ChaCha8Rng::seed_from_u64(seed)),
+            origin: Origin::Seeded(Box::new(ChaCha8Rng::seed_from_u64(seed))),
             varmap: VarMap::new(),
             device: device.clone(),
         }
