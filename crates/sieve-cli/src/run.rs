@@ -2,9 +2,8 @@
 //! training images, mine false alarms, paint synthetic defects with the detector in the loop,
 //! train the filter, and evaluate baseline and filtered output on the test split.
 //!
-//! Which training images have out-of-fold maps is the detector's answer: PatchCore scores
-//! every one with its own patches left out, while a flow scores only the share it held out of
-//! training. Thresholds, false-alarm mining and the painted defects use those images alone.
+//! The detector lists which training images have out-of-fold maps. PatchCore scores every one
+//! with its own patches left out, while a flow scores only the share it held out of training. Thresholds, false-alarm mining and the painted defects use those images alone.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! save and load that keeps the maps.
 //!
 //! The tire images are read from the folder that `SIEVE_TEST_DATA` names, or else from the
-//! shared data folder beside the repository; without them the test is skipped with a printed
+//! shared data folder beside the repository. Without them the test is skipped with a printed
 //! reason.
 
 use std::io::Write;

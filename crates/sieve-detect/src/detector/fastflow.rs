@@ -163,7 +163,7 @@ impl Detector for FastFlowDetector {
             .to_image_map(&grid, image.width(), image.height()))
     }
 
-    /// The held-out training images, which the flows never trained on.
+    /// Lists the held-out training images, which the flows never trained on.
     fn out_of_fold(&self) -> Vec<OutOfFoldImage> {
         self.fit
             .held_out

@@ -123,7 +123,7 @@ impl Detector for PatchCoreDetector {
             .to_image_map(&grid, image.width(), image.height()))
     }
 
-    /// Every training image, each scored with its own patches left out of the search.
+    /// Lists every training image, each scored with its own patches left out of the search.
     fn out_of_fold(&self) -> Vec<OutOfFoldImage> {
         (0..self.model.fit().training_images)
             .map(|index| OutOfFoldImage {

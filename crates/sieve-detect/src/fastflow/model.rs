@@ -92,7 +92,7 @@ impl FastFlowModel {
         &self.channels
     }
 
-    /// The trainable parameters by name.
+    /// Returns the trainable parameters by name.
     pub fn varmap(&self) -> &VarMap {
         &self.varmap
     }

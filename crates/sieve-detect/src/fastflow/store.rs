@@ -159,7 +159,7 @@ mod tests {
         }
     }
 
-    /// A model whose second convolutions are no longer zero, so the maps depend on every
+    /// Builds a model whose second convolutions are no longer zero, so the maps depend on every
     /// weight.
     fn trained_model() -> FastFlowModel {
         let params = FastFlowParams {

@@ -69,7 +69,7 @@ impl ConvSubnet {
     ///
     /// The first convolution starts with PyTorch's default initialisation. The second starts at
     /// zero, so every coupling block starts as the identity, as in Glow (Kingma and Dhariwal,
-    /// "Glow: Generative Flow with Invertible 1x1 Convolutions", NeurIPS 2018); training then
+    /// "Glow: Generative Flow with Invertible 1x1 Convolutions", NeurIPS 2018). Training then
     /// starts from the loss of the normalised features themselves.
     pub fn new(
         params: &mut ParamSource,
@@ -114,7 +114,7 @@ impl ConvSubnet {
         }
     }
 
-    /// The tensors in the order [`Self::from_tensors`] takes them.
+    /// Returns the tensors in the order [`Self::from_tensors`] takes them.
     pub fn tensors(&self) -> [&Tensor; 4] {
         [&self.weight1, &self.bias1, &self.weight2, &self.bias2]
     }

@@ -4,9 +4,9 @@
 //!
 //! Tensors are `(b, c, ...)`: channels on dimension 1, any trailing dimensions (none for single
 //! feature vectors, `(h, w)` for feature maps). A block splits the channels into a first part
-//! of `c - c/2` channels, which passes unchanged, and a second part of `c/2` channels, which is
-//! scaled and shifted by values its subnet computes from the first part (and from an optional
-//! condition). The log-determinant of the Jacobian is therefore the sum of the log-scales over
+//! of `c - c/2` channels, which passes unchanged, and a second part of `c/2` channels. Its
+//! subnet computes a scale and a shift for the second part from the first part (and from an
+//! optional condition). The log-determinant of the Jacobian is therefore the sum of the log-scales over
 //! the channels, one value per sample and position.
 
 use candle_core::{Device, Result, Tensor};
@@ -227,7 +227,7 @@ mod tests {
         Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
     }
 
-    /// A stack of `kernels.len()` blocks over `channels` channels in `dtype`, with random
+    /// Builds a stack of `kernels.len()` blocks over `channels` channels in `dtype`, with random
     /// subnet weights uniform in `[-scale, scale)` whose outputs are far from zero, so every
     /// block scales and shifts.
     fn stack(
@@ -388,8 +388,10 @@ mod tests {
     fn soft_clamp_bounds_and_keeps_small_values() {
         let s = Tensor::new(&[-100f32, -0.01, 0.0, 0.01, 100.0], &Device::Cpu).unwrap();
         let clamped = soft_clamp(&s, 2.0).unwrap().to_vec1::<f32>().unwrap();
-        assert!((clamped[0] + 2.0).abs() < 1e-6 && (clamped[4] - 2.0).abs() < 1e-6);
-        assert!((clamped[1] + 0.01).abs() < 1e-6 && (clamped[3] - 0.01).abs() < 1e-6);
+        assert!((clamped[0] + 2.0).abs() < 1e-6, "{clamped:?}");
+        assert!((clamped[4] - 2.0).abs() < 1e-6, "{clamped:?}");
+        assert!((clamped[1] + 0.01).abs() < 1e-6, "{clamped:?}");
+        assert!((clamped[3] - 0.01).abs() < 1e-6, "{clamped:?}");
         assert_eq!(clamped[2], 0.0);
     }
 }

@@ -110,7 +110,7 @@ impl ParamSource {
         Ok(value)
     }
 
-    /// Returns the variables of every parameter requested, and fails when a saved model holds
+    /// Returns the variables of every parameter requested, and fails when a saved model contains
     /// parameters that were never requested.
     pub fn finish(self) -> Result<VarMap, FlowError> {
         if let Origin::Saved(rest) = self.origin {

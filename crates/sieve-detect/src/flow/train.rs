@@ -1,6 +1,6 @@
 //! The training loop of a flow: AdamW on seeded shuffled mini-batches, one held-out loss per
-//! epoch, early stopping on it, and the weights of the best epoch kept. It knows nothing of the
-//! model: callers pass closures that compute the mean loss of a list of samples.
+//! epoch, early stopping on it, and the weights of the best epoch kept. It does not depend on
+//! the model, because callers pass closures that compute the mean loss of a list of samples.
 
 use std::time::Instant;
 
@@ -94,7 +94,7 @@ pub enum TrainEvent {
     Epoch(EpochRecord),
 }
 
-/// What one epoch achieved.
+/// Losses and speed of one epoch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     /// Epoch number, from 1.
@@ -109,7 +109,7 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
-/// Why training ended.
+/// Reason training ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {

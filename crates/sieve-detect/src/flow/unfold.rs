@@ -2,7 +2,7 @@
 //! adjoint, folding (col2im), as candle custom operations with gradients, for the CPU.
 //!
 //! Columns of `(b, c, h, w)` for a `k`×`k` kernel are `(b, k*k*c, h*w)`, rows in `(dy, dx, c)`
-//! order: row `(dy*k + dx)*c + ci`, column `y*w + x` holds input `(ci, y + dy - k/2,
+//! order: row `(dy*k + dx)*c + ci`, column `y*w + x` contains input `(ci, y + dy - k/2,
 //! x + dx - k/2)`, or 0 outside the map. Building them with candle's `narrow` and `cat` works
 //! on every device, but its gradient pads and adds one full-size tensor per kernel tap. One
 //! pass over memory each way, as here, is several times faster.
