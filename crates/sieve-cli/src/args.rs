@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use sieve_detect::fastflow::FastFlowParams;
 
 /// sieve: anomaly detection with an object-level false-alarm filter, on CPU.
 #[derive(Debug, Parser)]
@@ -76,7 +77,10 @@ pub const DEFAULT_FIGURES: FigureCount = FigureCount::Count(40);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DetectorKind {
+    /// Memory bank of patch features; no training loop.
     Patchcore,
+    /// Normalising flow per feature scale, trained on the CPU (or --device cuda).
+    Fastflow,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -153,7 +157,46 @@ pub struct RunArgs {
     #[arg(long, default_value_t = DEFAULT_FIGURES)]
     pub figures: FigureCount,
     #[command(flatten)]
+    pub flow: FlowOptions,
+    #[command(flatten)]
     pub filter: FilterOptions,
+}
+
+/// Training settings of --detector fastflow.
+#[derive(Debug, Clone, Args)]
+pub struct FlowOptions {
+    /// FastFlow: largest number of training epochs; training stops earlier when the loss of
+    /// the held-out images stops falling.
+    #[arg(long, default_value_t = FastFlowParams::default().train.epochs)]
+    pub epochs: usize,
+    /// FastFlow: images per optimiser step.
+    #[arg(long, default_value_t = FastFlowParams::default().train.batch_size)]
+    pub batch_size: usize,
+    /// FastFlow: AdamW learning rate.
+    #[arg(long, default_value_t = FastFlowParams::default().train.learning_rate)]
+    pub learning_rate: f64,
+    /// FastFlow: share (0 to 1, exclusive) of the defect-free training images held out of
+    /// training. Their maps set the thresholds, supply the false alarms and carry the painted
+    /// defects, and their loss decides early stopping.
+    #[arg(long, default_value_t = FastFlowParams::default().held_out_share)]
+    pub held_out_share: f64,
+    /// FastFlow: device the flows train and run on: cpu, or cuda / cuda:N in a build with
+    /// --features cuda. The backbone always runs on the CPU.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+impl Default for FlowOptions {
+    fn default() -> Self {
+        let params = FastFlowParams::default();
+        Self {
+            epochs: params.train.epochs,
+            batch_size: params.train.batch_size,
+            learning_rate: params.train.learning_rate,
+            held_out_share: params.held_out_share,
+            device: "cpu".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -234,9 +277,38 @@ pub fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
     })
 }
 
+/// Parses `cpu`, `cuda` or `cuda:N` into a candle device.
+pub fn parse_device(text: &str) -> anyhow::Result<candle_core::Device> {
+    let ordinal = match text.trim() {
+        "cpu" => return Ok(candle_core::Device::Cpu),
+        "cuda" => 0,
+        other => other
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "invalid device {text:?}; expected cpu, cuda or cuda:N such as cuda:0"
+                )
+            })?,
+    };
+    candle_core::Device::new_cuda(ordinal).map_err(|e| {
+        anyhow::anyhow!(
+            "device {text} is not available ({e}); use --device cpu, or build sieve with \
+             --features cuda on a machine with CUDA"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_parses_and_rejects() {
+        assert!(parse_device("cpu").unwrap().is_cpu());
+        let error = parse_device("gpu").unwrap_err().to_string();
+        assert!(error.contains("cuda:N"), "{error}");
+    }
 
     #[test]
     fn size_parses_and_rejects() {

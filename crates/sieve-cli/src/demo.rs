@@ -3,7 +3,7 @@
 use anyhow::Context;
 use sieve_core::demo::{generate, DemoParams};
 
-use crate::args::{DemoArgs, DetectorKind, FilterOptions, ResizeMode, RunArgs};
+use crate::args::{DemoArgs, DetectorKind, FilterOptions, FlowOptions, ResizeMode, RunArgs};
 use crate::progress::Bars;
 use crate::run::run;
 
@@ -31,6 +31,7 @@ pub fn demo(args: &DemoArgs, bars: Bars) -> anyhow::Result<()> {
         resize: ResizeMode::Stretch,
         coreset_ratio: 0.05,
         figures: crate::args::DEFAULT_FIGURES,
+        flow: FlowOptions::default(),
         filter: FilterOptions {
             p_cut: 0.9,
             no_envelope: false,

@@ -5,6 +5,7 @@ mod demo;
 mod eval_cmd;
 mod evaluate;
 mod filter_cmd;
+mod fit;
 mod model;
 mod predict;
 mod progress;
@@ -17,7 +18,19 @@ use clap::Parser;
 
 use crate::args::{Cli, Command};
 
+/// Environment variable that sets the size of candle's own thread pool for elementwise
+/// operations (candle 0.11).
+const CANDLE_THREADS_VARIABLE: &str = "CANDLE_NUM_THREADS";
+
 fn main() -> ExitCode {
+    // candle 0.11 runs large elementwise operations on a second thread pool beside rayon's,
+    // whose idle threads spin while waiting. On 2 shared cores that spinning took most of the
+    // CPU: FastFlow trained 4 times faster with the pool off (one thread), and matrix
+    // products, which use rayon's threads, stay parallel. Set before any candle call, so
+    // before the pool starts; a value the user set is kept.
+    if std::env::var_os(CANDLE_THREADS_VARIABLE).is_none() {
+        std::env::set_var(CANDLE_THREADS_VARIABLE, "1");
+    }
     let cli = Cli::parse();
     init_logging(cli.verbose);
     if let Some(threads) = cli.threads {

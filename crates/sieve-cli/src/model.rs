@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sieve_core::filter::FalseAlarmFilter;
 use sieve_detect::backbone::EfficientNetLite0;
-use sieve_detect::detector::{Detector, InputConfig, PatchCoreDetector};
+use sieve_detect::detector::{Detector, FastFlowDetector, InputConfig, PatchCoreDetector};
 use sieve_detect::patchcore::PatchCore;
 
 /// Version of the model folder layout; a folder of another version is rejected on load.
@@ -25,7 +25,7 @@ pub const SETTINGS_FILE: &str = "settings.json";
 /// Name of the file with the fitted false-alarm filter.
 pub const FILTER_FILE: &str = "filter.json";
 /// Detectors this build can load, by the name `settings.json` stores.
-pub const DETECTORS: &[&str] = &["patchcore"];
+pub const DETECTORS: &[&str] = &["patchcore", "fastflow"];
 
 /// The checksums of a model folder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,6 +184,13 @@ pub fn load_model(dir: &Path) -> anyhow::Result<LoadedModel> {
                 input: settings.input.clone(),
                 device,
             })
+        }
+        "fastflow" => {
+            let backbone = EfficientNetLite0::load_default(&device)
+                .context("failed to load the backbone weights")?;
+            let detector = FastFlowDetector::load(backbone, dir, settings.input.clone(), &device)
+                .with_context(|| format!("failed to load FastFlow from {}", dir.display()))?;
+            Box::new(detector)
         }
         other => bail!(
             "model folder {} uses detector {other:?}, which this sieve cannot load; known detectors: {}",

@@ -1,6 +1,9 @@
 //! `sieve run`: fit the detector, take thresholds from out-of-fold maps of the defect-free
 //! training images, mine false alarms, paint synthetic defects with the detector in the loop,
 //! train the filter, and evaluate baseline and filtered output on the test split.
+//!
+//! The detector lists which training images have out-of-fold maps. PatchCore scores every one
+//! with its own patches left out, while a flow scores only the share it held out of training. Thresholds, false-alarm mining and the painted defects use those images alone.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,12 +22,12 @@ use sieve_core::prior::Prior;
 use sieve_core::regions::Candidate;
 use sieve_core::AnomalyMap;
 use sieve_detect::backbone::EfficientNetLite0;
-use sieve_detect::detector::{Detector, InputConfig, PatchCoreDetector, Resize};
-use sieve_detect::patchcore::PatchCoreParams;
+use sieve_detect::detector::{Detector, InputConfig, Resize};
 use sieve_report::{write_report, DetectorSummary, Report, SafetyReport, Timing};
 
 use crate::args::{parse_size, FilterOptions, ResizeMode, RunArgs};
 use crate::evaluate::{evaluate_images, summarise};
+use crate::fit::{fit_detector, DetectorSettings};
 use crate::model::{write_manifest, FORMAT_VERSION};
 use crate::progress::Bars;
 use crate::visual::render_figures;
@@ -134,12 +137,7 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
     };
     input.check()?;
     let params = filter_params(&args.filter)?;
-    let patchcore_params = PatchCoreParams {
-        coreset_ratio: args.coreset_ratio,
-        seed: args.filter.seed,
-        ..PatchCoreParams::default()
-    };
-    patchcore_params.clone().check()?;
+    let settings = DetectorSettings::from_args(args)?;
     let prior = Prior::from_path(&args.prior)?;
     let dataset = Dataset::open(&args.data)?;
     if dataset.test.is_empty() {
@@ -167,31 +165,25 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
         args.data.display()
     ));
 
-    let device = Device::Cpu;
-    let backbone =
-        EfficientNetLite0::load_default(&device).context("failed to load the backbone weights")?;
+    let backbone = EfficientNetLite0::load_default(&Device::Cpu)
+        .context("failed to load the backbone weights")?;
     watch.lap("load_backbone");
 
-    let bar = bars.bar(dataset.train.len() as u64, "fit PatchCore");
-    let detector = PatchCoreDetector::fit(
-        backbone,
-        &dataset.train,
-        input.clone(),
-        &patchcore_params,
-        device,
-        &|n| bar.inc(n),
-    )?;
-    bar.finish_and_clear();
+    let (detector, training_notes) =
+        fit_detector(backbone, &dataset.train, &input, &settings, bars)?;
     watch.lap("fit_detector");
 
-    let bar = bars.bar(dataset.train.len() as u64, "out-of-fold maps");
-    let good_maps: Vec<AnomalyMap> = dataset
-        .train
+    let out_of_fold = detector.out_of_fold();
+    let good_images: Vec<PathBuf> = out_of_fold
+        .iter()
+        .map(|image| dataset.train[image.index].clone())
+        .collect();
+    let bar = bars.bar(out_of_fold.len() as u64, "out-of-fold maps");
+    let good_maps: Vec<AnomalyMap> = out_of_fold
         .par_iter()
-        .enumerate()
-        .map(|(id, path)| {
-            let image = load_rgb(path)?;
-            let map = detector.anomaly_map(&image, Some(id as u32))?;
+        .zip(&good_images)
+        .map(|(image, path)| {
+            let map = detector.anomaly_map(&load_rgb(path)?, image.exclude)?;
             bar.inc(1);
             Ok(map)
         })
@@ -200,7 +192,7 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
     watch.lap("out_of_fold_maps");
 
     let (thresholds, false_alarms) =
-        thresholds_and_false_alarms(&dataset.train, &good_maps, &args.filter, &params)?;
+        thresholds_and_false_alarms(&good_images, &good_maps, &args.filter, &params)?;
     drop(good_maps);
     watch.lap("mine_false_alarms");
     bars.say(&format!(
@@ -213,13 +205,13 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
 
     let bar = bars.bar(params.max_cases as u64, "paint synthetic defects");
     let synthetic = synthesize(
-        &dataset.train,
+        &good_images,
         &prior,
         thresholds.pixel,
         &params,
         |painted, source| {
             detector
-                .anomaly_map(&painted.image, Some(source as u32))
+                .anomaly_map(&painted.image, out_of_fold[source].exclude)
                 .map_err(|e| e.into())
         },
         &|n| bar.inc(n),
@@ -252,7 +244,7 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
     } else {
         let results = evaluate_images(
             &validation_defects,
-            &detector,
+            detector.as_ref(),
             &filter,
             bars,
             "validation defects",
@@ -266,7 +258,7 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
 
     let results = evaluate_images(
         &dataset.test,
-        &detector,
+        detector.as_ref(),
         &filter,
         bars,
         "evaluate test split",
@@ -281,14 +273,7 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
     watch.lap("evaluate");
 
     let model_dir = args.out.join("model");
-    save_model(
-        &model_dir,
-        &detector,
-        &filter,
-        &input,
-        &patchcore_params,
-        &params,
-    )?;
+    save_model(&model_dir, detector.as_ref(), &filter, &input, &params)?;
     watch.lap("save_model");
 
     let mut warnings = Vec::new();
@@ -317,7 +302,7 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
             name: detector.name().into(),
             backbone: "efficientnet-lite0 (ImageNet)".into(),
             input: format!("{}x{}, {:?}", input.width, input.height, input.resize),
-            settings: serde_json::to_value(&patchcore_params)?,
+            settings: detector.settings(),
         },
         test_images: evaluation.images,
         test_defect_images: evaluation.defect_images,
@@ -337,7 +322,7 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
         },
         timing: Timing::default(),
         model_dir: model_dir.display().to_string(),
-        notes: Vec::new(),
+        notes: training_notes,
         candidates: evaluation.rows,
         images: evaluation.image_rows,
         figures: Some(figures),
@@ -345,7 +330,7 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
     let mut report = report;
     let images = BTreeMap::from([
         ("fit_detector".to_string(), dataset.train.len()),
-        ("out_of_fold_maps".to_string(), dataset.train.len()),
+        ("out_of_fold_maps".to_string(), out_of_fold.len()),
         ("synthesize_defects".to_string(), report.synthesis.cases),
         (
             "evaluate".to_string(),
@@ -386,10 +371,9 @@ fn percent(v: Option<f64>) -> String {
 /// interrupted run never leaves a partial model where a good one was.
 fn save_model(
     dir: &Path,
-    detector: &PatchCoreDetector,
+    detector: &dyn Detector,
     filter: &FalseAlarmFilter,
     input: &InputConfig,
-    patchcore: &PatchCoreParams,
     params: &FilterParams,
 ) -> anyhow::Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
@@ -404,7 +388,7 @@ fn save_model(
         "detector": detector.name(),
         "backbone": "efficientnet-lite0",
         "input": input,
-        "patchcore": patchcore,
+        detector.name(): detector.settings(),
         "filter_params": params,
     });
     std::fs::write(

@@ -1,8 +1,10 @@
-//! Detectors of sieve on candle: the frozen ImageNet backbone, PatchCore, and the reader of
-//! legacy PyTorch checkpoints.
+//! Detectors of sieve on candle: the frozen ImageNet backbone, PatchCore, FastFlow, the
+//! normalising-flow building blocks, and the reader of legacy PyTorch checkpoints.
 
 pub mod backbone;
 pub mod detector;
+pub mod fastflow;
+pub mod flow;
 pub mod patchcore;
 pub mod pth;
 pub mod weights;

@@ -1,8 +1,11 @@
-//! The detector interface the pipeline uses, and its PatchCore implementation on the
-//! EfficientNet-Lite0 backbone.
+//! The detector interface the pipeline uses, and its implementations on the EfficientNet-Lite0
+//! backbone: PatchCore and FastFlow.
 //!
 //! Every detector works at a fixed input size and returns anomaly maps at the original image
 //! size, upsampled bilinearly and smoothed with a Gaussian. A higher score means more anomalous.
+
+mod fastflow;
+mod patchcore;
 
 use std::path::Path;
 
@@ -12,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use sieve_core::AnomalyMap;
 
 use crate::backbone::{image_to_tensor, EfficientNetLite0};
-use crate::patchcore::{embed, PatchCore, PatchCoreBuilder, PatchCoreParams};
+
+pub use fastflow::FastFlowDetector;
+pub use patchcore::PatchCoreDetector;
 
 /// Error of a detector; carries the failing step's message.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +26,8 @@ pub enum DetectError {
     Backbone(String),
     #[error("PatchCore failed: {0}")]
     PatchCore(String),
+    #[error("FastFlow failed: {0}")]
+    FastFlow(#[from] crate::fastflow::FastFlowError),
     #[error("failed to read {path}: {message}")]
     Image { path: String, message: String },
     #[error("tensor operation failed: {0}")]
@@ -107,7 +114,16 @@ impl InputConfig {
     }
 }
 
-/// A fitted detector: anomaly maps for images, optionally out-of-fold for training images.
+/// A training image that a detector can score out-of-fold, as if it had not learnt from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutOfFoldImage {
+    /// Index into the training images the detector was fitted with.
+    pub index: usize,
+    /// Value to pass as `exclude` to [`Detector::anomaly_map`] when scoring this image.
+    pub exclude: Option<u32>,
+}
+
+/// A fitted detector: anomaly maps for images, and out-of-fold maps for some training images.
 pub trait Detector: Sync {
     /// Returns the detector's name as the command line spells it.
     fn name(&self) -> &'static str;
@@ -119,127 +135,36 @@ pub trait Detector: Sync {
         image: &Rgb32FImage,
         exclude: Option<u32>,
     ) -> Result<AnomalyMap, DetectError>;
+
+    /// Lists the training images whose out-of-fold maps set thresholds, supply false alarms and
+    /// carry painted defects, each with the `exclude` value that makes its map out-of-fold.
+    ///
+    /// A detector that can leave one image out without refitting lists every training image
+    /// with `exclude = Some(index)`. One that is too costly to refit lists only the images it
+    /// held out of training, with `exclude = None`.
+    fn out_of_fold(&self) -> Vec<OutOfFoldImage>;
+
+    /// Returns the detector's settings as JSON, for reports and the saved model.
+    fn settings(&self) -> serde_json::Value;
+
+    /// Saves the fitted model into `dir`, creating it if needed.
+    fn save(&self, dir: &Path) -> Result<(), DetectError>;
 }
 
-/// PatchCore on EfficientNet-Lite0 features at strides 8 and 16.
-pub struct PatchCoreDetector {
-    pub backbone: EfficientNetLite0,
-    pub model: PatchCore,
-    pub input: InputConfig,
-    pub device: Device,
-}
-
-/// Feature maps of the backbone that PatchCore uses: strides 8 and 16.
-const PATCHCORE_TAPS: [usize; 2] = [1, 2];
-
-impl PatchCoreDetector {
-    /// Embeds one image: `(n_patches, dim)` rows and the patch grid `(grid_w, grid_h)`.
-    pub fn embed_image(
-        backbone: &EfficientNetLite0,
-        input: &InputConfig,
-        device: &Device,
-        image: &Rgb32FImage,
-        neighbourhood: usize,
-    ) -> Result<(Tensor, (usize, usize)), DetectError> {
-        let (width, height) = input.input_size(image.width(), image.height());
-        let x = image_to_tensor(image, width, height, device)
-            .map_err(|e| DetectError::Backbone(e.to_string()))?;
-        let features = backbone
-            .features(&x)
-            .map_err(|e| DetectError::Backbone(e.to_string()))?;
-        let taps: Vec<Tensor> = PATCHCORE_TAPS
-            .iter()
-            .map(|&i| features[i].clone())
-            .collect();
-        let (_, _, gh, gw) = taps[0].dims4()?;
-        let rows =
-            embed(&taps, neighbourhood).map_err(|e| DetectError::PatchCore(e.to_string()))?;
-        Ok((rows, (gw, gh)))
-    }
-
-    /// Fits the memory bank on `train` images; `progress` is called once per image.
-    pub fn fit(
-        backbone: EfficientNetLite0,
-        train: &[std::path::PathBuf],
-        input: InputConfig,
-        params: &PatchCoreParams,
-        device: Device,
-        progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<Self, DetectError> {
-        input.check()?;
-        let valid = params
-            .clone()
-            .check()
-            .map_err(|e| DetectError::Config(e.to_string()))?;
-        let neighbourhood = params.neighbourhood;
-        let mut builder: Option<PatchCoreBuilder> = None;
-        for (id, path) in train.iter().enumerate() {
-            let image = load(path)?;
-            let (rows, (gw, gh)) =
-                Self::embed_image(&backbone, &input, &device, &image, neighbourhood)?;
-            let dim = rows.dim(1)?;
-            if builder.is_none() {
-                let mut b = PatchCoreBuilder::new(dim, (gh, gw))
-                    .map_err(|e| DetectError::PatchCore(e.to_string()))?;
-                b.reserve(train.len());
-                builder = Some(b);
-            }
-            if let Some(b) = builder.as_mut() {
-                let pushed = match input.resize {
-                    Resize::Stretch => b.push(id as u32, &rows),
-                    Resize::KeepAspect => b.push_any_grid(id as u32, &rows),
-                };
-                pushed.map_err(|e| DetectError::PatchCore(e.to_string()))?;
-            }
-            progress(1);
-        }
-        let builder = builder.ok_or_else(|| DetectError::Config("no training image".into()))?;
-        let model = builder
-            .build(&valid)
-            .map_err(|e| DetectError::PatchCore(e.to_string()))?;
-        Ok(Self {
-            backbone,
-            model,
-            input,
-            device,
-        })
-    }
-
-    /// Saves the memory bank and input settings into `dir`.
-    pub fn save(&self, dir: &Path) -> Result<(), DetectError> {
-        self.model
-            .save(dir)
-            .map_err(|e| DetectError::PatchCore(e.to_string()))
-    }
-}
-
-impl Detector for PatchCoreDetector {
-    fn name(&self) -> &'static str {
-        "patchcore"
-    }
-
-    fn anomaly_map(
-        &self,
-        image: &Rgb32FImage,
-        exclude: Option<u32>,
-    ) -> Result<AnomalyMap, DetectError> {
-        let neighbourhood = self.model.params().neighbourhood();
-        let (rows, (gw, gh)) = Self::embed_image(
-            &self.backbone,
-            &self.input,
-            &self.device,
-            image,
-            neighbourhood,
-        )?;
-        let scores = self
-            .model
-            .score(&rows, exclude)
-            .map_err(|e| DetectError::PatchCore(e.to_string()))?;
-        let grid = AnomalyMap::from_vec(gw, gh, scores);
-        Ok(self
-            .input
-            .to_image_map(&grid, image.width(), image.height()))
-    }
+/// Runs the backbone on `image` resized to the input size: `(1, c_i, h_i, w_i)` per scale, the
+/// finest first.
+fn backbone_features(
+    backbone: &EfficientNetLite0,
+    input: &InputConfig,
+    device: &Device,
+    image: &Rgb32FImage,
+) -> Result<Vec<Tensor>, DetectError> {
+    let (width, height) = input.input_size(image.width(), image.height());
+    let x = image_to_tensor(image, width, height, device)
+        .map_err(|e| DetectError::Backbone(e.to_string()))?;
+    backbone
+        .features(&x)
+        .map_err(|e| DetectError::Backbone(e.to_string()))
 }
 
 fn load(path: &Path) -> Result<Rgb32FImage, DetectError> {

@@ -1,0 +1,178 @@
+//! Fitting the detector that `sieve run --detector` names, with progress bars.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use candle_core::Device;
+use sieve_detect::backbone::EfficientNetLite0;
+use sieve_detect::detector::{Detector, FastFlowDetector, InputConfig, PatchCoreDetector};
+use sieve_detect::fastflow::{FastFlowFit, FastFlowParams};
+use sieve_detect::flow::{StopReason, TrainEvent, TrainParams};
+use sieve_detect::patchcore::PatchCoreParams;
+
+use crate::args::{parse_device, DetectorKind, RunArgs};
+use crate::progress::Bars;
+
+/// Checked settings of the detector to fit.
+pub enum DetectorSettings {
+    PatchCore(PatchCoreParams),
+    FastFlow {
+        params: FastFlowParams,
+        device: Device,
+    },
+}
+
+impl DetectorSettings {
+    /// Turns the detector options of `sieve run` into checked settings.
+    pub fn from_args(args: &RunArgs) -> anyhow::Result<Self> {
+        let seed = args.filter.seed;
+        match args.detector {
+            DetectorKind::Patchcore => {
+                if args.flow.device.trim() != "cpu" {
+                    bail!(
+                        "--device {} applies to --detector fastflow only; PatchCore runs on the \
+                         CPU, so drop --device",
+                        args.flow.device
+                    );
+                }
+                let params = PatchCoreParams {
+                    coreset_ratio: args.coreset_ratio,
+                    seed,
+                    ..PatchCoreParams::default()
+                };
+                params.check()?;
+                Ok(Self::PatchCore(params))
+            }
+            DetectorKind::Fastflow => {
+                let defaults = FastFlowParams::default();
+                let params = FastFlowParams {
+                    held_out_share: args.flow.held_out_share,
+                    seed,
+                    train: TrainParams {
+                        epochs: args.flow.epochs,
+                        batch_size: args.flow.batch_size,
+                        learning_rate: args.flow.learning_rate,
+                        seed,
+                        ..defaults.train.clone()
+                    },
+                    ..defaults
+                };
+                params.check()?;
+                let device = parse_device(&args.flow.device)?;
+                Ok(Self::FastFlow { params, device })
+            }
+        }
+    }
+}
+
+/// Fits the detector on the defect-free `train` images. Returns it with lines for the report
+/// that describe its training, if it has a training loop.
+pub fn fit_detector(
+    backbone: EfficientNetLite0,
+    train: &[PathBuf],
+    input: &InputConfig,
+    settings: &DetectorSettings,
+    bars: Bars,
+) -> anyhow::Result<(Box<dyn Detector>, Vec<String>)> {
+    match settings {
+        DetectorSettings::PatchCore(params) => {
+            let bar = bars.bar(train.len() as u64, "fit PatchCore");
+            let detector = PatchCoreDetector::fit(
+                backbone,
+                train,
+                input.clone(),
+                params,
+                Device::Cpu,
+                &|n| bar.inc(n),
+            )?;
+            bar.finish_and_clear();
+            Ok((Box::new(detector), Vec::new()))
+        }
+        DetectorSettings::FastFlow { params, device } => {
+            let valid = params.check()?;
+            let held_out = valid.held_out_count(train.len());
+            let training_images = train.len().saturating_sub(held_out);
+
+            let cache_bar = bars.bar(train.len() as u64, "cache backbone features");
+            let train_bar = bars.bar(
+                (params.train.epochs * training_images) as u64,
+                "train FastFlow",
+            );
+            let mut on_event = |event: &TrainEvent| match event {
+                TrainEvent::Step {
+                    epoch,
+                    epochs,
+                    samples,
+                    loss,
+                    ..
+                } => {
+                    train_bar.set_message(format!("epoch {epoch}/{epochs} loss {loss:.3}"));
+                    train_bar.inc(*samples as u64);
+                }
+                TrainEvent::Epoch(record) => {
+                    let line = format!(
+                        "epoch {}: training loss {:.4}, held-out loss {}, {:.2} images/s",
+                        record.epoch,
+                        record.train_loss,
+                        record
+                            .held_out_loss
+                            .map_or_else(|| "n/a".into(), |l| format!("{l:.4}")),
+                        record.samples_per_second
+                    );
+                    // A hidden bar prints nothing, but the epoch lines belong in logs too.
+                    if train_bar.is_hidden() {
+                        bars.say(&line);
+                    } else {
+                        train_bar.println(line);
+                    }
+                }
+            };
+            let detector = FastFlowDetector::fit(
+                backbone,
+                train,
+                input.clone(),
+                params,
+                device.clone(),
+                &|n| cache_bar.inc(n),
+                &mut on_event,
+            )?;
+            cache_bar.finish_and_clear();
+            train_bar.finish_and_clear();
+            let notes = vec![training_note(&detector.fit)];
+            Ok((Box::new(detector), notes))
+        }
+    }
+}
+
+/// Describes a FastFlow training run in one line: images, cache, loss per epoch, and which
+/// epoch's weights the model keeps.
+fn training_note(fit: &FastFlowFit) -> String {
+    let epochs: Vec<String> = fit
+        .log
+        .epochs
+        .iter()
+        .map(|e| {
+            let held_out = e
+                .held_out_loss
+                .map_or_else(|| "n/a".into(), |l| format!("{l:.4}"));
+            format!(
+                "{}: {:.4} / {held_out} ({:.2} images/s)",
+                e.epoch, e.train_loss, e.samples_per_second
+            )
+        })
+        .collect();
+    let stop = match fit.log.stop {
+        StopReason::EpochLimit => "the epoch limit was reached",
+        StopReason::EarlyStop => "the held-out loss stopped falling",
+    };
+    format!(
+        "FastFlow trained on {} images, with {} held out for out-of-fold maps and early \
+         stopping; features cached in {:.0} MiB. Loss per epoch (training / held-out): {}. \
+         Training ended because {stop}; the model keeps the weights of epoch {}.",
+        fit.images - fit.held_out.len(),
+        fit.held_out.len(),
+        fit.cache_mib,
+        epochs.join(", "),
+        fit.log.best_epoch
+    )
+}

@@ -1,0 +1,172 @@
+//! Measures FastFlow on the CPU: backbone feature caching, training throughput on cached
+//! features with a per-scale breakdown of forward and backward time, and inference time per
+//! image.
+//!
+//! Run with
+//! `cargo run --release -p sieve-detect --example fastflow_speed DATA [IMAGES] [BATCH]`.
+//! DATA is a folder in the MVTec AD layout. The first IMAGES (default 48) images of its
+//! `train/good` are used at 256×256, in batches of BATCH (default the FastFlow default). The thread count follows
+//! `RAYON_NUM_THREADS`. As the `sieve` binary does, the example turns candle's separate pool
+//! for elementwise operations off (`CANDLE_NUM_THREADS=1`) unless that variable is set.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use sieve_detect::backbone::{image_to_tensor, EfficientNetLite0};
+use sieve_detect::detector::InputConfig;
+use sieve_detect::fastflow::{
+    fit_model, split_held_out, FastFlowModel, FastFlowParams, FeatureCache,
+};
+use sieve_detect::flow::{TrainEvent, TrainParams};
+
+const TIMED_RUNS: usize = 3;
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let Some(data) = args.get(1).map(PathBuf::from) else {
+        return Err(
+            "usage: fastflow_speed DATA [IMAGES] [BATCH], DATA in the MVTec AD layout".into(),
+        );
+    };
+    let images: usize = args.get(2).map(|a| a.parse()).transpose()?.unwrap_or(48);
+    let defaults = FastFlowParams::default();
+    let batch: usize = args
+        .get(3)
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(defaults.train.batch_size);
+    println!("{} rayon threads", rayon::current_num_threads());
+
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(data.join("train/good"))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    paths.sort();
+    paths.truncate(images);
+    let input = InputConfig::default();
+    let backbone = EfficientNetLite0::load_default(&Device::Cpu)?;
+
+    // Feature caching: image loading, then the backbone, one image at a time.
+    let mut cache = FeatureCache::new();
+    let (mut load_s, mut backbone_s) = (0.0, 0.0);
+    let mut loaded = Vec::new();
+    for path in &paths {
+        let start = Instant::now();
+        let image = sieve_core::imageio::load_rgb(path)?;
+        load_s += start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        let x = image_to_tensor(&image, input.width, input.height, &Device::Cpu)?;
+        let features = backbone.features(&x)?;
+        backbone_s += start.elapsed().as_secs_f64();
+        cache.push(&features)?;
+        loaded.push(image);
+    }
+    let n = paths.len() as f64;
+    println!(
+        "caching {} images: load {:.1} ms/image, backbone {:.1} ms/image, cache {:.1} MiB ({:.0} KiB/image, f16)",
+        paths.len(),
+        1e3 * load_s / n,
+        1e3 * backbone_s / n,
+        cache.bytes() as f64 / (1 << 20) as f64,
+        cache.bytes() as f64 / n / 1024.0,
+    );
+
+    // Training throughput with the default settings, two epochs.
+    let params = FastFlowParams {
+        train: TrainParams {
+            epochs: 2,
+            batch_size: batch,
+            ..defaults.train.clone()
+        },
+        ..defaults.clone()
+    }
+    .check()?;
+    let (train_ids, held_out) = split_held_out(cache.len(), &params)?;
+    let (model, log) = fit_model(
+        &cache,
+        &train_ids,
+        &held_out,
+        params.clone(),
+        &Device::Cpu,
+        &mut |event| {
+            if let TrainEvent::Epoch(record) = event {
+                println!(
+                    "epoch {}: train loss {:.4}, held-out loss {:?}, {:.2} images/s, {:.1} s",
+                    record.epoch,
+                    record.train_loss,
+                    record.held_out_loss,
+                    record.samples_per_second,
+                    record.seconds
+                );
+            }
+        },
+    )?;
+    println!(
+        "training: batch {batch}, {} training and {} held-out images, best epoch {}",
+        train_ids.len(),
+        held_out.len(),
+        log.best_epoch
+    );
+
+    // Per-scale breakdown on one batch: forward (loss), backward, optimiser step.
+    let ids: Vec<usize> = train_ids.iter().copied().take(batch).collect();
+    let features = cache.batch(&ids, &Device::Cpu)?;
+    for (scale, map) in features.iter().enumerate() {
+        let (_, c, h, w) = map.dims4()?;
+        let single = FastFlowModel::new(params.clone(), &[c], &Device::Cpu)?;
+        let mut optimiser = AdamW::new(single.varmap().all_vars(), ParamsAdamW::default())?;
+        let (mut forward, mut backward, mut step) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..TIMED_RUNS {
+            let start = Instant::now();
+            let loss = single.loss(std::slice::from_ref(map))?;
+            forward.push(start.elapsed().as_secs_f64());
+            let start = Instant::now();
+            let grads = loss.backward()?;
+            backward.push(start.elapsed().as_secs_f64());
+            let start = Instant::now();
+            optimiser.step(&grads)?;
+            step.push(start.elapsed().as_secs_f64());
+        }
+        let per_image = |v: Vec<f64>| 1e3 * median(v) / ids.len() as f64;
+        println!(
+            "scale {scale} ({c}x{h}x{w}): forward {:.1} ms/image, backward {:.1} ms/image, optimiser {:.1} ms/batch",
+            per_image(forward),
+            per_image(backward),
+            1e3 * median(step)
+        );
+    }
+
+    // Inference on one image at a time: backbone, flows and map, upsampling and smoothing.
+    let (mut backbone_ms, mut flow_ms, mut map_ms) = (Vec::new(), Vec::new(), Vec::new());
+    for image in loaded.iter().take(8) {
+        let start = Instant::now();
+        let x = image_to_tensor(image, input.width, input.height, &Device::Cpu)?;
+        let features: Vec<Tensor> = backbone.features(&x)?;
+        backbone_ms.push(1e3 * start.elapsed().as_secs_f64());
+        let start = Instant::now();
+        let grid = model
+            .anomaly_maps(&features, input.width as usize, input.height as usize)?
+            .swap_remove(0);
+        flow_ms.push(1e3 * start.elapsed().as_secs_f64());
+        let start = Instant::now();
+        let _map = input.to_image_map(&grid, image.width(), image.height());
+        map_ms.push(1e3 * start.elapsed().as_secs_f64());
+    }
+    println!(
+        "inference per image (median of {}): backbone {:.1} ms, flows and map {:.1} ms, upsampling and smoothing {:.1} ms",
+        backbone_ms.len(),
+        median(backbone_ms),
+        median(flow_ms),
+        median(map_ms)
+    );
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! Errors of the FastFlow detector.
+
+use std::path::PathBuf;
+
+use crate::flow::FlowError;
+
+/// Error raised while checking settings, caching features, training, scoring, saving or loading
+/// a FastFlow model.
+#[derive(Debug, thiserror::Error)]
+pub enum FastFlowError {
+    #[error("invalid steps 0: expected at least 1 coupling block per scale, for example 8")]
+    InvalidSteps,
+
+    #[error("invalid hidden_ratio {value}: expected a finite number > 0, for example 1.0")]
+    InvalidHiddenRatio { value: f64 },
+
+    #[error("invalid clamp {value}: expected a finite number > 0, for example 2.0")]
+    InvalidClamp { value: f64 },
+
+    #[error(
+        "invalid held_out_share {value}: expected a share in (0, 1), for example 0.2 to hold out \
+         a fifth of the training images"
+    )]
+    InvalidHeldOutShare { value: f64 },
+
+    #[error("invalid max_cache_mib 0: expected at least 1, for example 1024")]
+    InvalidCacheLimit,
+
+    #[error(
+        "FastFlow needs at least 2 training images, one to train on and one to hold out, but \
+         got {images}"
+    )]
+    TooFewImages { images: usize },
+
+    #[error(
+        "caching the features of {images} images needs {needed_mib} MiB, above max_cache_mib = \
+         {limit_mib}; raise max_cache_mib, train on fewer images or lower the input size"
+    )]
+    CacheTooLarge {
+        images: usize,
+        needed_mib: usize,
+        limit_mib: usize,
+    },
+
+    #[error(
+        "image {index} has feature maps {found:?}, but the first image has {expected:?}; \
+         FastFlow trains in batches, so every training image needs the same input size: use \
+         --resize stretch or images of one size"
+    )]
+    FeatureShape {
+        index: usize,
+        expected: Vec<Vec<usize>>,
+        found: Vec<Vec<usize>>,
+    },
+
+    #[error(
+        "got {found} feature maps: expected {expected}, one per scale the model was built for"
+    )]
+    ScaleCount { expected: usize, found: usize },
+
+    #[error(
+        "feature map {index} has shape {shape:?}: expected (b, {channels}, h, w) as the model \
+         was built for"
+    )]
+    FeatureMapShape {
+        index: usize,
+        shape: Vec<usize>,
+        channels: usize,
+    },
+
+    #[error(transparent)]
+    Flow(#[from] FlowError),
+
+    #[error("failed to {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("invalid model settings in {path}: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+
+    #[error("invalid model file {path}: {reason}")]
+    ModelFile { path: PathBuf, reason: String },
+
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}

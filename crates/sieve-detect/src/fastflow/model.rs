@@ -1,0 +1,219 @@
+//! The FastFlow model (Yu et al., "FastFlow: Unsupervised Anomaly Detection and Localization
+//! via 2D Normalizing Flows", 2021): one 2D normalising flow per backbone feature scale, and
+//! the anomaly map from its latent variables. Inference and loss only; training lives in
+//! [`super::fit`].
+//!
+//! Each scale's features are layer-normalised over `(c, h, w)`, then mapped by a stack of
+//! affine coupling blocks whose subnets alternate 3×3 and 1×1 convolutions. Higher map values
+//! mean more anomalous.
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::VarMap;
+use sieve_core::AnomalyMap;
+
+use super::params::FastFlowValidParams;
+use super::FastFlowError;
+use crate::flow::{AffineCoupling, ConvSubnet, CouplingStack, ParamSource};
+
+/// Added to the variance in the layer norm, as PyTorch's `nn.LayerNorm` default.
+const LAYER_NORM_EPS: f64 = 1e-5;
+
+/// A FastFlow model over feature maps of fixed channel counts.
+pub struct FastFlowModel {
+    params: FastFlowValidParams,
+    channels: Vec<usize>,
+    flows: Vec<CouplingStack<ConvSubnet>>,
+    varmap: VarMap,
+    device: Device,
+}
+
+impl FastFlowModel {
+    /// Builds a new model over feature maps with `channels` channels, the finest scale first,
+    /// with weights drawn from `params.seed()`.
+    pub fn new(
+        params: FastFlowValidParams,
+        channels: &[usize],
+        device: &Device,
+    ) -> Result<Self, FastFlowError> {
+        let source = ParamSource::seeded(params.seed(), device);
+        Self::from_source(params, channels, source, device)
+    }
+
+    /// Builds a model whose parameters come from `source`. For saved parameters this checks
+    /// that their names and shapes are exactly those that `params` and `channels` describe.
+    pub fn from_source(
+        params: FastFlowValidParams,
+        channels: &[usize],
+        mut source: ParamSource,
+        device: &Device,
+    ) -> Result<Self, FastFlowError> {
+        let mut flows = Vec::with_capacity(channels.len());
+        for (scale, &c) in channels.iter().enumerate() {
+            let c_in = AffineCoupling::<ConvSubnet>::passive_channels(c);
+            let c_out = 2 * AffineCoupling::<ConvSubnet>::active_channels(c);
+            let hidden = params.hidden_channels(c_in);
+            let subnets = (0..params.steps())
+                .map(|step| {
+                    ConvSubnet::new(
+                        &mut source,
+                        &format!("scale{scale}.step{step}"),
+                        c_in,
+                        hidden,
+                        c_out,
+                        FastFlowValidParams::kernel(step),
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            // Each scale gets its own permutations, fixed by the seed.
+            let permutation_seed = params.seed().wrapping_add(1 + scale as u64);
+            flows.push(CouplingStack::new(
+                subnets,
+                c,
+                params.clamp(),
+                permutation_seed,
+                device,
+            )?);
+        }
+        Ok(Self {
+            params,
+            channels: channels.to_vec(),
+            flows,
+            varmap: source.finish()?,
+            device: device.clone(),
+        })
+    }
+
+    pub fn params(&self) -> &FastFlowValidParams {
+        &self.params
+    }
+
+    /// Channels of each scale, the finest first.
+    pub fn channels(&self) -> &[usize] {
+        &self.channels
+    }
+
+    /// Returns the trainable parameters by name.
+    pub fn varmap(&self) -> &VarMap {
+        &self.varmap
+    }
+
+    /// Device the flows run on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Maps the feature maps of a batch, one `(b, c_i, h_i, w_i)` per scale, to their latent
+    /// variables `z_i` of the same shapes and `log|det J_i|` `(b, h_i, w_i)`. Features may be on
+    /// any device and in any float dtype. They are moved to the model's device as f32.
+    pub fn forward(&self, features: &[Tensor]) -> Result<Vec<(Tensor, Tensor)>, FastFlowError> {
+        self.check_features(features)?;
+        features
+            .iter()
+            .zip(&self.flows)
+            .map(|(x, flow)| {
+                let x = x.to_device(&self.device)?.to_dtype(DType::F32)?;
+                Ok(flow.forward(&layer_norm(&x)?, None)?)
+            })
+            .collect()
+    }
+
+    /// Maps latent variables back to the layer-normalised features they came from, one
+    /// `(b, c_i, h_i, w_i)` per scale. The layer norm itself is not inverted.
+    pub fn inverse(&self, latents: &[Tensor]) -> Result<Vec<Tensor>, FastFlowError> {
+        self.check_features(latents)?;
+        latents
+            .iter()
+            .zip(&self.flows)
+            .map(|(z, flow)| Ok(flow.inverse(&z.to_device(&self.device)?, None)?))
+            .collect()
+    }
+
+    /// Returns the training loss of a batch: per scale the mean over images and positions of
+    /// `0.5 * |z|^2 - log|det J|`, with `|z|^2` summed over channels, then summed over scales.
+    /// A scalar with its graph attached.
+    pub fn loss(&self, features: &[Tensor]) -> Result<Tensor, FastFlowError> {
+        let mut total: Option<Tensor> = None;
+        for (z, log_det) in self.forward(features)? {
+            let energy = (z.sqr()?.sum(1)? * 0.5)?; // (b, h, w)
+            let scale_loss = (energy - log_det)?.mean_all()?;
+            total = Some(match total {
+                Some(sum) => (sum + scale_loss)?,
+                None => scale_loss,
+            });
+        }
+        total.ok_or(FastFlowError::ScaleCount {
+            expected: self.channels.len(),
+            found: 0,
+        })
+    }
+
+    /// Computes the anomaly map of each image of a batch at the input size `width`×`height`.
+    ///
+    /// Per scale the map is `-exp(-0.5 * mean_c z^2)`, in `[-1, 0)`, upsampled bilinearly
+    /// (half-pixel centres) to the input size. The maps of the scales are averaged.
+    pub fn anomaly_maps(
+        &self,
+        features: &[Tensor],
+        width: usize,
+        height: usize,
+    ) -> Result<Vec<AnomalyMap>, FastFlowError> {
+        let latents = self.forward(features)?;
+        let batch = latents[0].0.dim(0)?;
+        let mut maps = vec![AnomalyMap::filled(width, height, 0.0); batch];
+        let weight = 1.0 / latents.len() as f32;
+        for (z, _) in &latents {
+            let (_, _, h, w) = z.dims4()?;
+            let probability = (z.sqr()?.mean(1)? * -0.5)?.exp()?; // (b, h, w)
+            let scores = probability
+                .neg()?
+                .to_device(&Device::Cpu)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            for (map, grid) in maps.iter_mut().zip(scores.chunks_exact(h * w)) {
+                let upsampled =
+                    AnomalyMap::from_vec(w, h, grid.to_vec()).resize_bilinear(width, height);
+                for (value, add) in map.data.iter_mut().zip(&upsampled.data) {
+                    *value += weight * add;
+                }
+            }
+        }
+        Ok(maps)
+    }
+
+    fn check_features(&self, features: &[Tensor]) -> Result<(), FastFlowError> {
+        if features.len() != self.channels.len() {
+            return Err(FastFlowError::ScaleCount {
+                expected: self.channels.len(),
+                found: features.len(),
+            });
+        }
+        for (index, (map, &channels)) in features.iter().zip(&self.channels).enumerate() {
+            let valid =
+                matches!(map.dims(), &[b, c, h, w] if b > 0 && c == channels && h > 0 && w > 0);
+            if !valid {
+                return Err(FastFlowError::FeatureMapShape {
+                    index,
+                    shape: map.dims().to_vec(),
+                    channels,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Normalises each image of `x` `(b, c, h, w)` to mean 0 and variance 1 over `(c, h, w)`.
+///
+/// NOTE: anomalib's FastFlow adds a learnable elementwise affine over `(c, h, w)` here. It is
+/// left out: its Jacobian is not in the loss, so training could shrink the features toward a
+/// constant to lower the loss, and it would tie the model to one input size.
+pub fn layer_norm(x: &Tensor) -> candle_core::Result<Tensor> {
+    let (b, c, h, w) = x.dims4()?;
+    let flat = x.reshape((b, c * h * w))?;
+    let mean = flat.mean_keepdim(D::Minus1)?;
+    let centred = flat.broadcast_sub(&mean)?;
+    let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
+    centred
+        .broadcast_div(&(variance + LAYER_NORM_EPS)?.sqrt()?)?
+        .reshape((b, c, h, w))
+}
