@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use rayon::prelude::*;
 use serde::Serialize;
-use sieve_core::dataset::list_images;
+use sieve_core::dataset::{check_unique_stems, list_images};
 use sieve_core::filter::{
     synthesize, train_filter, JudgedCandidate, RecallLoss, SynthesisStats, Thresholds,
     TrainingSummary,
@@ -58,6 +58,7 @@ fn pair_maps(maps: &Path, images: &Path) -> anyhow::Result<Vec<MapPair>> {
         })
         .collect();
     map_files.sort();
+    check_unique_stems(&map_files)?;
     if map_files.is_empty() {
         bail!(
             "no anomaly maps (.npy, .tif, .tiff, .png) found in {}",
@@ -196,7 +197,7 @@ pub fn filter(args: &FilterArgs, bars: Bars) -> anyhow::Result<()> {
         &params,
     );
     if let Some(reason) = &training.inactive_reason {
-        bars.say(&format!("warning: the filter is inactive: {reason}"));
+        bars.warn(&format!("the filter is inactive: {reason}"));
     }
 
     let maps_dir = args.out.join("maps");
@@ -250,8 +251,13 @@ pub fn filter(args: &FilterArgs, bars: Bars) -> anyhow::Result<()> {
         })
         .sum();
     let total: usize = report.maps.iter().map(|m| m.candidates.len()).sum();
+    let inactive = if report.training.inactive_reason.is_some() {
+        " (the filter is inactive, see the warning above)"
+    } else {
+        ""
+    };
     println!(
-        "filtered {} maps: {suppressed} of {total} candidates suppressed; maps in {}, candidates in {}",
+        "filtered {} maps: {suppressed} of {total} candidates suppressed{inactive}; maps in {}, candidates in {}",
         report.maps.len(),
         maps_dir.display(),
         path.display()
