@@ -11,6 +11,7 @@ use sieve_core::imageio::{
     image_dimensions, is_image_path, load_mask, load_mask_for, load_rgb, ImageError, MAX_PIXELS,
     MAX_SIDE,
 };
+use sieve_core::mapio::{decode_map, read_map, write_map, MapFormat, MapIoError};
 
 /// CRC-32 (IEEE 802.3, as PNG uses it), bit by bit.
 fn crc32(bytes: &[u8]) -> u32 {
@@ -425,4 +426,51 @@ fn empty_train_good_names_folder() {
         &err.to_string(),
         &["train/good", "defect-free training images"],
     );
+}
+
+/// Returns a version 1.0 `.npy` header for `descr` and `shape`, padded as NumPy pads it.
+fn npy_header(descr: &str, shape: &str) -> Vec<u8> {
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    out
+}
+
+#[test]
+fn npy_shape_larger_than_file_is_rejected() {
+    // A header that claims a 16384x16384 map (1 GiB of float32) over 8 bytes of data must fail
+    // without allocating the claimed size.
+    let mut bytes = npy_header("<f4", "(16384, 16384)");
+    bytes.extend_from_slice(&[0; 8]);
+    let err = decode_map("claims-1-gib.npy", &bytes).unwrap_err();
+    assert!(matches!(err, MapIoError::Size { .. }), "{err}");
+
+    let mut bytes = npy_header("<f8", "(4096, 4096)");
+    bytes.extend_from_slice(&[0; 8]);
+    let err = decode_map("claims-128-mib.npy", &bytes).unwrap_err();
+    assert!(matches!(err, MapIoError::Decode { .. }), "{err}");
+    assert_names(
+        &err.to_string(),
+        &["claims-128-mib.npy", "134217728 bytes", "export it again"],
+    );
+}
+
+#[test]
+fn decoded_bytes_match_the_file_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = sieve_core::AnomalyMap::from_vec(3, 2, vec![0.0, 0.5, 1.0, 1.5, 2.0, 2.5]);
+    for format in MapFormat::ALL {
+        let path = dir
+            .path()
+            .join(format!("map-{format}.{}", format.extension()));
+        write_map(&path, &map, format).unwrap();
+        let from_file = read_map(&path).unwrap();
+        let from_bytes = decode_map(&path, &fs::read(&path).unwrap()).unwrap();
+        assert_eq!(from_bytes, from_file, "{format}");
+    }
 }
