@@ -182,6 +182,8 @@ fn decode<R: BufRead + Seek>(
     reader.seek(SeekFrom::Start(0)).map_err(read_error)?;
 
     let (map, format) = if start.starts_with(b"\x93NUMPY") {
+        check_npy_header(path, &mut reader)?;
+        reader.seek(SeekFrom::Start(0)).map_err(read_error)?;
         (read_npy(path, reader, length)?, MapFormat::Npy)
     } else if [b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"]
         .iter()
@@ -386,6 +388,66 @@ fn read_npy<R: Read>(path: &Path, reader: R, length: u64) -> Result<AnomalyMap, 
         stored
     };
     Ok(AnomalyMap::from_vec(width, height, data))
+}
+
+/// Largest `.npy` header accepted, in bytes: NumPy's own reader (`max_header_size`, NumPy 1.24
+/// and later) rejects longer ones too.
+const MAX_NPY_HEADER: usize = 10_000;
+
+/// Deepest bracket nesting accepted in a `.npy` header. A map's header,
+/// `{'descr': '<f4', 'fortran_order': False, 'shape': (h, w), }`, nests two deep. The
+/// header parser that npyz uses takes time exponential in the depth of a damaged nesting, so
+/// deeper headers are rejected before it runs.
+const MAX_NPY_NESTING: usize = 6;
+
+/// Checks the length and bracket nesting of a `.npy` header; `reader` starts at the magic
+/// string.
+fn check_npy_header<R: Read>(path: &Path, reader: &mut R) -> Result<(), MapIoError> {
+    let invalid = |message: String| MapIoError::Decode {
+        path: path.to_owned(),
+        format: "NumPy .npy",
+        message,
+    };
+    let mut prefix = [0u8; 8];
+    reader
+        .read_exact(&mut prefix)
+        .map_err(|e| invalid(e.to_string()))?;
+    let length = if prefix[6] == 1 {
+        let mut raw = [0u8; 2];
+        reader
+            .read_exact(&mut raw)
+            .map_err(|e| invalid(e.to_string()))?;
+        u16::from_le_bytes(raw) as usize
+    } else {
+        let mut raw = [0u8; 4];
+        reader
+            .read_exact(&mut raw)
+            .map_err(|e| invalid(e.to_string()))?;
+        u32::from_le_bytes(raw) as usize
+    };
+    if length > MAX_NPY_HEADER {
+        return Err(invalid(format!(
+            "the header is {length} bytes long, more than the {MAX_NPY_HEADER} NumPy accepts"
+        )));
+    }
+    let mut header = vec![0u8; length];
+    reader
+        .read_exact(&mut header)
+        .map_err(|e| invalid(format!("the header is cut short: {e}")))?;
+    let mut depth = 0usize;
+    for &byte in &header {
+        match byte {
+            b'{' | b'[' | b'(' => depth += 1,
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > MAX_NPY_NESTING {
+            return Err(invalid(format!(
+                "the header nests brackets more than {MAX_NPY_NESTING} deep"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Converts float64 scores to float32, rejecting values that are not finite in float32.

@@ -474,3 +474,19 @@ fn decoded_bytes_match_the_file_reader() {
         assert_eq!(from_bytes, from_file, "{format}");
     }
 }
+
+#[test]
+fn npy_header_nesting_is_limited() {
+    // The dict and five brackets make six levels, the most accepted: the header parses, and the
+    // missing data is the error.
+    let bytes = npy_header("<f4", "(((((2, 3)))))");
+    let err = decode_map("deep.npy", &bytes).unwrap_err();
+    assert!(!err.to_string().contains("nests brackets"), "{err}");
+
+    let bytes = npy_header("<f4", &format!("{}2, 3{}", "(".repeat(40), ")".repeat(40)));
+    let err = decode_map("deeper.npy", &bytes).unwrap_err();
+    assert_names(
+        &err.to_string(),
+        &["deeper.npy", "nests brackets more than 6 deep"],
+    );
+}
