@@ -62,8 +62,9 @@ def tiff_float32(width, height, values):
 
 
 def legacy_checkpoint():
-    """A state dict {"weight": float 2x3, "count": long scalar} in the pre-1.6 torch.save
-    layout, written with stand-ins for the torch globals so that torch is not needed."""
+    """Returns a state dict {"weight": float 2x3, "count": long scalar} in the pre-1.6
+    torch.save layout, written with stand-ins for the torch globals so that torch is not
+    needed."""
     torch = types.ModuleType("torch")
     utils = types.ModuleType("torch._utils")
     sys.modules["torch"], sys.modules["torch._utils"] = torch, utils

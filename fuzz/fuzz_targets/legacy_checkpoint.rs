@@ -1,5 +1,5 @@
-//! Legacy (pre-1.6) PyTorch checkpoints: parsing any bytes must return tensors or an error,
-//! never panic or allocate far beyond the file's size.
+//! Legacy (pre-1.6) PyTorch checkpoints: parsing any bytes must return tensors or an error, and
+//! never panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,5 +1,5 @@
-//! Anomaly map files (.npy, TIFF, PNG): decoding any bytes must return a map or an error,
-//! never panic or allocate far beyond the file's size.
+//! Anomaly map files (.npy, TIFF, PNG): decoding any bytes must return a map of finite scores
+//! or an error, and never panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

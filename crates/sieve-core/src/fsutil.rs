@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 /// Temporary paths that exist now. Its lock is also held while a temporary path is renamed
-/// into place, so that an interruption never sees a rename half done.
+/// into place, so that an interruption never finds a rename half done.
 static TEMPORARIES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 fn temporaries() -> MutexGuard<'static, Vec<PathBuf>> {
@@ -45,8 +45,8 @@ impl Temporary {
     ///
     /// A folder replaces a folder atomically where the system can exchange two paths in one
     /// step (Linux 3.15 and later, on most local file systems). Elsewhere the old folder is
-    /// first renamed aside, so a crash between the two renames leaves no folder at `target`;
-    /// an interruption through [`remove_temporaries`] still waits for both.
+    /// first renamed aside, so a crash between the two renames leaves no folder at `target`.
+    /// An interruption through [`remove_temporaries`] still waits for both renames.
     pub fn publish(self, target: &Path) -> std::io::Result<()> {
         let mut list = temporaries();
         let result = if self.path.is_dir() && target.is_dir() {
@@ -298,7 +298,7 @@ mod tests {
         // The fallback path that systems without an exchange take.
         let mut list = Vec::new();
         let aside = replace_dir_by_renames(&source, &target, &mut list).unwrap();
-        assert_eq!(list, [aside.clone()]);
+        assert_eq!(list, std::slice::from_ref(&aside));
         assert_eq!(std::fs::read(aside.join("v")).unwrap(), b"old");
         assert_eq!(std::fs::read(target.join("v")).unwrap(), b"new");
         assert!(!source.exists());

@@ -164,7 +164,7 @@ pub fn decode_map(
     decode(path.as_ref(), Cursor::new(bytes), bytes.len() as u64)
 }
 
-/// Decodes a map from `reader`, which holds `length` bytes.
+/// Decodes a map from `reader`, which contains `length` bytes.
 fn decode<R: BufRead + Seek>(
     path: &Path,
     mut reader: R,

@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use image::{GrayImage, ImageBuffer, Luma, LumaA, Rgb, RgbImage, Rgba, RgbaImage};
+use image::{GrayImage, ImageBuffer, Luma, LumaA, Rgb, RgbImage, RgbaImage};
 use sieve_core::dataset::{Dataset, DatasetError};
 use sieve_core::imageio::{
     image_dimensions, is_image_path, load_mask, load_mask_for, load_rgb, ImageError, MAX_PIXELS,
@@ -52,7 +52,7 @@ fn png_header_only(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
-/// A 16x12 RGB gradient with varied pixels, so truncation cuts real data.
+/// Returns a 16x12 RGB gradient with varied pixels, so truncation cuts real data.
 fn gradient() -> RgbImage {
     RgbImage::from_fn(16, 12, |x, y| Rgb([(x * 15) as u8, (y * 20) as u8, 128]))
 }
@@ -320,7 +320,8 @@ fn mask_of_other_size_is_named() {
     );
 }
 
-/// Builds a data set with one defect image and its mask, both from closures.
+/// Writes a data set with one training image, one defect image and its mask, and returns the
+/// mask's path.
 fn dataset_with_defect(root: &Path, image: RgbImage, mask: GrayImage) -> PathBuf {
     fs::create_dir_all(root.join("train/good")).unwrap();
     gradient().save(root.join("train/good/000.png")).unwrap();
