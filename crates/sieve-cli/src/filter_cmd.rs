@@ -12,12 +12,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use rayon::prelude::*;
 use serde::Serialize;
-use sieve_core::dataset::list_images;
+use sieve_core::dataset::{check_unique_stems, list_images};
 use sieve_core::filter::{
     synthesize, train_filter, JudgedCandidate, RecallLoss, SynthesisStats, Thresholds,
     TrainingSummary,
 };
-use sieve_core::imageio::load_rgb;
+use sieve_core::fsutil::Temporary;
+use sieve_core::imageio::{image_dimensions, load_rgb};
 use sieve_core::mapio::{read_map, write_map, MapFormat};
 use sieve_core::prior::Prior;
 use sieve_core::regions::{Attribute, Candidate};
@@ -58,6 +59,7 @@ fn pair_maps(maps: &Path, images: &Path) -> anyhow::Result<Vec<MapPair>> {
         })
         .collect();
     map_files.sort();
+    check_unique_stems(&map_files)?;
     if map_files.is_empty() {
         bail!(
             "no anomaly maps (.npy, .tif, .tiff, .png) found in {}",
@@ -90,18 +92,40 @@ fn stem(path: &Path) -> String {
 fn read_checked(pair: &MapPair) -> anyhow::Result<(AnomalyMap, MapFormat, image::Rgb32FImage)> {
     let (map, format) = read_map(&pair.map)?;
     let image = load_rgb(&pair.image)?;
-    if map.width != image.width() as usize || map.height != image.height() as usize {
+    check_same_size(pair, &map, image.width(), image.height())?;
+    Ok((map, format, image))
+}
+
+fn check_same_size(
+    pair: &MapPair,
+    map: &AnomalyMap,
+    width: u32,
+    height: u32,
+) -> anyhow::Result<()> {
+    if map.width != width as usize || map.height != height as usize {
         bail!(
-            "map {} is {}x{} but its image {} is {}x{}; maps must be at the image's original size",
+            "map {} is {}x{} but its image {} is {width}x{height}; maps must be at the image's original size",
             pair.map.display(),
             map.width,
             map.height,
             pair.image.display(),
-            image.width(),
-            image.height()
         );
     }
-    Ok((map, format, image))
+    Ok(())
+}
+
+/// Reads every map and the header of its image, so that a damaged map or a size mismatch is
+/// reported before the filter is trained. The error is that of the first failing pair.
+fn check_pairs(pairs: &[MapPair]) -> anyhow::Result<()> {
+    let results: Vec<anyhow::Result<()>> = pairs
+        .par_iter()
+        .map(|pair| {
+            let (map, _) = read_map(&pair.map)?;
+            let (width, height) = image_dimensions(&pair.image)?;
+            check_same_size(pair, &map, width, height)
+        })
+        .collect();
+    results.into_iter().collect()
 }
 
 /// The candidates of one filtered map, as written to `candidates.json`.
@@ -149,14 +173,17 @@ pub fn filter(args: &FilterArgs, bars: Bars) -> anyhow::Result<()> {
     prepare_out_dir(&args.out)?;
 
     let bar = bars.bar(good.len() as u64, "read defect-free maps");
-    let good_maps: Vec<AnomalyMap> = good
+    let good_maps: Vec<anyhow::Result<AnomalyMap>> = good
         .par_iter()
         .map(|pair| {
             let (map, _, _) = read_checked(pair)?;
             bar.inc(1);
             Ok(map)
         })
-        .collect::<anyhow::Result<_>>()?;
+        .collect();
+    // Collected in order, so the error reported is that of the first failing map.
+    let good_maps: Vec<AnomalyMap> = good_maps.into_iter().collect::<anyhow::Result<_>>()?;
+    check_pairs(&targets)?;
     bar.finish_and_clear();
 
     let good_images: Vec<PathBuf> = good.iter().map(|p| p.image.clone()).collect();
@@ -196,11 +223,15 @@ pub fn filter(args: &FilterArgs, bars: Bars) -> anyhow::Result<()> {
         &params,
     );
     if let Some(reason) = &training.inactive_reason {
-        bars.say(&format!("warning: the filter is inactive: {reason}"));
+        bars.warn(&format!("the filter is inactive: {reason}"));
     }
 
+    // The filtered maps go to a temporary folder that replaces `maps/` only once every map is
+    // written, so an error or an interruption never leaves old and new maps mixed.
     let maps_dir = args.out.join("maps");
-    std::fs::create_dir_all(&maps_dir)?;
+    let new_maps = Temporary::beside(&maps_dir);
+    std::fs::create_dir_all(new_maps.path())
+        .with_context(|| format!("failed to create {}", new_maps.path().display()))?;
     let bar = bars.bar(targets.len() as u64, "filter maps");
     let results: Vec<MapCandidates> = targets
         .par_iter()
@@ -212,7 +243,7 @@ pub fn filter(args: &FilterArgs, bars: Bars) -> anyhow::Result<()> {
                 .file_name()
                 .map(|n| n.to_os_string())
                 .unwrap_or_default();
-            write_map(maps_dir.join(&name), &filtered.map, format)?;
+            write_map(new_maps.path().join(&name), &filtered.map, format)?;
             bar.inc(1);
             Ok(MapCandidates {
                 map: pair.map.display().to_string(),
@@ -236,6 +267,12 @@ pub fn filter(args: &FilterArgs, bars: Bars) -> anyhow::Result<()> {
         note: "defect samples come from a footprint model of painted defects, not from a detector in the loop, so the synthetic recall loss is a weaker safety estimate than in sieve run",
         maps: results,
     };
+    new_maps.publish(&maps_dir).with_context(|| {
+        format!(
+            "failed to move the filtered maps into {}",
+            maps_dir.display()
+        )
+    })?;
     let path = args.out.join("candidates.json");
     sieve_core::fsutil::write_atomic(&path, &serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("failed to write {}", path.display()))?;
@@ -250,8 +287,13 @@ pub fn filter(args: &FilterArgs, bars: Bars) -> anyhow::Result<()> {
         })
         .sum();
     let total: usize = report.maps.iter().map(|m| m.candidates.len()).sum();
+    let inactive = if report.training.inactive_reason.is_some() {
+        " (the filter is inactive, see the warning above)"
+    } else {
+        ""
+    };
     println!(
-        "filtered {} maps: {suppressed} of {total} candidates suppressed; maps in {}, candidates in {}",
+        "filtered {} maps: {suppressed} of {total} candidates suppressed{inactive}; maps in {}, candidates in {}",
         report.maps.len(),
         maps_dir.display(),
         path.display()

@@ -42,6 +42,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    if let Err(e) = ctrlc::set_handler(on_interrupt) {
+        eprintln!("warning: failed to install the Ctrl-C handler ({e}); an interrupted run may leave temporary files behind");
+    }
     let bars = progress::Bars { quiet: cli.quiet };
     let result = match cli.command {
         Command::Run(args) => run::run(&args, bars).map(|_| ()),
@@ -65,6 +68,20 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Exit status after an interruption by Ctrl-C (SIGINT) or SIGTERM: 128 plus the SIGINT number,
+/// as shells report it.
+const INTERRUPTED: i32 = 130;
+
+/// Removes unfinished temporary files and exits. A rename into place in progress finishes
+/// first, so every output is either its previous version or the complete new one.
+fn on_interrupt() {
+    let _no_more_renames = sieve_core::fsutil::remove_temporaries();
+    eprintln!(
+        "interrupted: unfinished files were removed; outputs that were not yet replaced keep their previous version"
+    );
+    std::process::exit(INTERRUPTED);
 }
 
 /// Joins an error and its causes with ": ", leaving out a cause whose text the message before

@@ -30,4 +30,9 @@ impl Bars {
             eprintln!("{line}");
         }
     }
+
+    /// Prints a warning to standard error, also when quiet.
+    pub fn warn(&self, message: &str) {
+        eprintln!("warning: {message}");
+    }
 }

@@ -17,6 +17,7 @@ use sieve_core::filter::{
     mine_false_alarms, synthesize, train_filter, FalseAlarmFilter, FilterParams, RecallLoss,
     Thresholds, WARNING_SHARE,
 };
+use sieve_core::fsutil::Temporary;
 use sieve_core::imageio::load_rgb;
 use sieve_core::prior::Prior;
 use sieve_core::regions::Candidate;
@@ -109,16 +110,19 @@ impl Stopwatch {
 
 /// Creates `out` if needed and checks that it is writable before any long work starts.
 pub fn prepare_out_dir(out: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("failed to create the output folder {}", out.display()))?;
-    let probe = out.join(format!(".sieve-write-check-{}", std::process::id()));
-    std::fs::write(&probe, b"").with_context(|| {
+    std::fs::create_dir_all(out).with_context(|| {
+        format!(
+            "failed to create the output folder {}; choose another --out",
+            out.display()
+        )
+    })?;
+    let probe = Temporary::beside(&out.join("sieve-write-check"));
+    std::fs::write(probe.path(), b"").with_context(|| {
         format!(
             "output folder {} is not writable; choose another --out",
             out.display()
         )
     })?;
-    let _ = std::fs::remove_file(probe);
     Ok(())
 }
 
@@ -146,16 +150,16 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
             args.data.display()
         );
     }
-    let first = load_rgb(&dataset.train[0])?;
-    prior
-        .check_image_size(first.width(), first.height())
-        .with_context(|| {
+    let train_sizes = dataset.check_files()?;
+    for (path, &(width, height)) in dataset.train.iter().zip(&train_sizes) {
+        prior.check_image_size(width, height).with_context(|| {
             format!(
-                "prior {} does not fit the images of {}",
+                "prior {} does not fit the training image {}",
                 args.prior.display(),
-                args.data.display()
+                path.display()
             )
         })?;
+    }
     prepare_out_dir(&args.out)?;
     bars.say(&format!(
         "sieve run: {} training, {} validation, {} test images from {}",
@@ -277,6 +281,9 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
     watch.lap("save_model");
 
     let mut warnings = Vec::new();
+    if let Some(reason) = &summary.inactive_reason {
+        warnings.push(format!("the filter is inactive: {reason}"));
+    }
     let syn = &summary.synthetic_recall_loss;
     if syn.warns() {
         warnings.push(format!(
@@ -342,7 +349,7 @@ pub fn run(args: &RunArgs, bars: Bars) -> anyhow::Result<RunOutcome> {
     report.timing.filter_ms_per_image = Some(1000.0 * evaluation_timing.1);
     write_report(&report, &args.out)?;
     for w in &report.safety.warnings {
-        bars.say(&format!("warning: {w}"));
+        bars.warn(w);
     }
     Ok(RunOutcome {
         report,
@@ -368,7 +375,8 @@ fn percent(v: Option<f64>) -> String {
 }
 
 /// Writes the fitted model into `dir` through a temporary folder renamed into place, so an
-/// interrupted run never leaves a partial model where a good one was.
+/// interrupted run never leaves a partial model where a good one was. A temporary folder left
+/// by an error or an interruption is removed.
 fn save_model(
     dir: &Path,
     detector: &dyn Detector,
@@ -376,13 +384,13 @@ fn save_model(
     input: &InputConfig,
     params: &FilterParams,
 ) -> anyhow::Result<()> {
-    let parent = dir.parent().unwrap_or(Path::new("."));
-    let tmp = parent.join(format!(".model.tmp-{}", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp)?;
+    let tmp = Temporary::beside(dir);
+    if tmp.path().exists() {
+        std::fs::remove_dir_all(tmp.path())?;
     }
-    std::fs::create_dir_all(&tmp)?;
-    detector.save(&tmp)?;
+    std::fs::create_dir_all(tmp.path())
+        .with_context(|| format!("failed to create {}", tmp.path().display()))?;
+    detector.save(tmp.path())?;
     let settings = serde_json::json!({
         "format_version": FORMAT_VERSION,
         "detector": detector.name(),
@@ -392,18 +400,15 @@ fn save_model(
         "filter_params": params,
     });
     std::fs::write(
-        tmp.join("settings.json"),
+        tmp.path().join("settings.json"),
         serde_json::to_vec_pretty(&settings)?,
     )?;
-    std::fs::write(tmp.join("filter.json"), serde_json::to_vec_pretty(filter)?)?;
-    write_manifest(&tmp)?;
-    if dir.exists() {
-        let old = parent.join(format!(".model.old-{}", std::process::id()));
-        std::fs::rename(dir, &old)?;
-        std::fs::rename(&tmp, dir)?;
-        std::fs::remove_dir_all(old)?;
-    } else {
-        std::fs::rename(&tmp, dir)?;
-    }
+    std::fs::write(
+        tmp.path().join("filter.json"),
+        serde_json::to_vec_pretty(filter)?,
+    )?;
+    write_manifest(tmp.path())?;
+    tmp.publish(dir)
+        .with_context(|| format!("failed to move the new model into {}", dir.display()))?;
     Ok(())
 }

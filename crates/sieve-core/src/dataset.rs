@@ -10,11 +10,13 @@
 //! ```
 //!
 //! Validation masks are looked up in `validation_ground_truth/<type>/` first, then in
-//! `ground_truth/<type>/`. Hidden files and files without an image extension are skipped.
+//! `ground_truth/<type>/`. Hidden files and files without an image extension are skipped. Two
+//! images of one folder may not share a file stem, because masks, maps and report rows are
+//! matched to images by stem.
 
 use std::path::{Path, PathBuf};
 
-use crate::imageio::is_image_path;
+use crate::imageio::{image_dimensions, is_image_path, ImageError};
 
 /// Name of the folder that contains defect-free images in every split.
 pub const GOOD: &str = "good";
@@ -27,6 +29,18 @@ pub enum DatasetError {
     EmptyTrain(PathBuf),
     #[error("defect image {image} has no mask; expected {expected}")]
     MissingMask { image: PathBuf, expected: PathBuf },
+    #[error("{first} and {second} have the same file stem; masks, maps and report rows are matched to images by stem, so rename or remove one of them")]
+    DuplicateStem { first: PathBuf, second: PathBuf },
+    #[error(
+        "defect image {image} has more than one mask ({first} and {second}); keep one of them"
+    )]
+    AmbiguousMask {
+        image: PathBuf,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error(transparent)]
+    Image(#[from] ImageError),
     #[error("failed to list {path}: {source}")]
     Io {
         path: PathBuf,
@@ -106,6 +120,39 @@ impl Dataset {
         list_split(root, "test", &["ground_truth"])
     }
 
+    /// Reads the header of every image and mask, so that unreadable files, images over the size
+    /// limits and masks whose size differs from their image are reported before any long work.
+    /// Returns the `(width, height)` of each training image, in the order of `train`.
+    ///
+    /// Only headers are read: a file whose pixel data is truncated still fails later, when it
+    /// is decoded, with an error that names it.
+    pub fn check_files(&self) -> Result<Vec<(u32, u32)>, DatasetError> {
+        let train = self
+            .train
+            .iter()
+            .map(|path| image_dimensions(path))
+            .collect::<Result<Vec<_>, _>>()?;
+        for sample in self.validation.iter().chain(&self.test) {
+            let (width, height) = image_dimensions(&sample.path)?;
+            let Some(mask) = &sample.mask else {
+                continue;
+            };
+            let (mask_width, mask_height) = image_dimensions(mask)?;
+            if (mask_width, mask_height) != (width, height) {
+                return Err(ImageError::MaskSize {
+                    mask: mask.clone(),
+                    image: sample.path.clone(),
+                    mask_width: mask_width as usize,
+                    mask_height: mask_height as usize,
+                    image_width: width as usize,
+                    image_height: height as usize,
+                }
+                .into());
+            }
+        }
+        Ok(train)
+    }
+
     /// Defect-free validation images.
     pub fn validation_good(&self) -> impl Iterator<Item = &Path> {
         self.validation
@@ -139,7 +186,26 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
         out.push(path);
     }
     out.sort();
+    check_unique_stems(&out)?;
     Ok(out)
+}
+
+/// Rejects two files of a sorted list that share a file stem, such as `a.png` and `a.jpg`.
+pub fn check_unique_stems(sorted: &[PathBuf]) -> Result<(), DatasetError> {
+    let mut by_stem: Vec<(&std::ffi::OsStr, &PathBuf)> = sorted
+        .iter()
+        .filter_map(|p| p.file_stem().map(|s| (s, p)))
+        .collect();
+    by_stem.sort();
+    for pair in by_stem.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            return Err(DatasetError::DuplicateStem {
+                first: pair[0].1.clone(),
+                second: pair[1].1.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn list_split(root: &Path, split: &str, mask_roots: &[&str]) -> Result<Vec<Sample>, DatasetError> {
@@ -206,8 +272,16 @@ fn find_mask(
             })
             .collect();
         found.sort();
-        if let Some(first) = found.into_iter().next() {
-            return Ok(first);
+        match &found[..] {
+            [] => continue,
+            [only] => return Ok(only.clone()),
+            [first, second, ..] => {
+                return Err(DatasetError::AmbiguousMask {
+                    image: image.to_owned(),
+                    first: first.clone(),
+                    second: second.clone(),
+                })
+            }
         }
     }
     Err(DatasetError::MissingMask {

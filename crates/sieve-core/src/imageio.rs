@@ -1,6 +1,8 @@
 //! Reading images and ground-truth masks of any common layout (grayscale, RGB, RGBA, palette,
 //! 8- or 16-bit) into one representation: RGB with `f32` channels in `0..=1`.
 
+use std::fs::File;
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use image::{ImageReader, Rgb32FImage};
@@ -10,12 +12,18 @@ use crate::map::Mask;
 /// Largest accepted image side, in pixels; bigger images are rejected before decoding.
 pub const MAX_SIDE: u32 = 16_384;
 
+/// Largest accepted pixel count of an image (2^25, about 33.5 megapixels, for example 8192x4096
+/// or 5792x5792); bigger images are rejected before decoding. sieve holds each image it works
+/// on as RGB `f32`, 12 bytes per pixel, and its anomaly maps at full size too, one image per
+/// worker thread, so this bounds the memory of one image at about 400 MiB plus its maps.
+pub const MAX_PIXELS: u64 = 1 << 25;
+
 /// File extensions (compared case-insensitively) that are read as images.
 pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
-    #[error("failed to read image {path}: {source}")]
+    #[error("failed to read image {path}: {source}; the file is damaged, truncated or not an image, so export it again or move it out of the data folder")]
     Decode {
         path: PathBuf,
         #[source]
@@ -27,7 +35,7 @@ pub enum ImageError {
         #[source]
         source: std::io::Error,
     },
-    #[error("image {path} is {width}x{height}; sides must be between 1 and {MAX_SIDE} pixels, so resize it first")]
+    #[error("image {path} is {width}x{height}; sides must be between 1 and {MAX_SIDE} pixels and the pixel count at most {MAX_PIXELS} (for example 8192x4096), so downscale or tile it first")]
     Size {
         path: PathBuf,
         width: u32,
@@ -52,37 +60,47 @@ pub fn is_image_path(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-fn open(path: &Path) -> Result<image::DynamicImage, ImageError> {
-    let reader = ImageReader::open(path)
-        .map_err(|source| ImageError::Io {
-            path: path.to_owned(),
-            source,
-        })?
+fn reader(path: &Path) -> Result<ImageReader<BufReader<File>>, ImageError> {
+    let io_error = |source| ImageError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    ImageReader::open(path)
+        .map_err(io_error)?
         .with_guessed_format()
-        .map_err(|source| ImageError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-    let (width, height) = reader
+        .map_err(io_error)
+}
+
+/// Returns whether a `width` x `height` image is within [`MAX_SIDE`] and [`MAX_PIXELS`].
+pub fn size_is_accepted(width: u32, height: u32) -> bool {
+    let sides = 1..=MAX_SIDE;
+    sides.contains(&width)
+        && sides.contains(&height)
+        && u64::from(width) * u64::from(height) <= MAX_PIXELS
+}
+
+/// Reads the size of an image from its header only, and checks it against [`MAX_SIDE`] and
+/// [`MAX_PIXELS`].
+pub fn image_dimensions(path: &Path) -> Result<(u32, u32), ImageError> {
+    let (width, height) = reader(path)?
         .into_dimensions()
         .map_err(|source| ImageError::Decode {
             path: path.to_owned(),
             source,
         })?;
-    if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
+    if !size_is_accepted(width, height) {
         return Err(ImageError::Size {
             path: path.to_owned(),
             width,
             height,
         });
     }
-    let reader = ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|source| ImageError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-    reader.decode().map_err(|source| ImageError::Decode {
+    Ok((width, height))
+}
+
+fn open(path: &Path) -> Result<image::DynamicImage, ImageError> {
+    image_dimensions(path)?;
+    reader(path)?.decode().map_err(|source| ImageError::Decode {
         path: path.to_owned(),
         source,
     })

@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, BufWriter, Read};
+use std::io::{self, BufRead, BufReader, BufWriter, Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,7 +15,7 @@ use image::codecs::png::PngEncoder;
 use image::{DynamicImage, ImageBuffer, Luma};
 use serde::{Deserialize, Serialize};
 
-use crate::imageio::MAX_SIDE;
+use crate::imageio::{size_is_accepted, MAX_PIXELS, MAX_SIDE};
 use crate::map::AnomalyMap;
 
 /// File format of an anomaly map.
@@ -119,7 +119,7 @@ pub enum MapIoError {
     Dtype { path: PathBuf, dtype: String },
     #[error("anomaly map {path} has shape {shape:?}; expected (height, width), (1, height, width) or (height, width, 1), so squeeze the array or select one channel before saving")]
     Shape { path: PathBuf, shape: Vec<u64> },
-    #[error("anomaly map {path} is {width}x{height}; sides must be between 1 and {MAX_SIDE} pixels, so crop or resize the map")]
+    #[error("anomaly map {path} is {width}x{height}; sides must be between 1 and {MAX_SIDE} pixels and the pixel count at most {MAX_PIXELS}, as for images, so crop or resize the map")]
     Size {
         path: PathBuf,
         width: u64,
@@ -150,18 +150,41 @@ pub fn read_map(path: impl AsRef<Path>) -> Result<(AnomalyMap, MapFormat), MapIo
         path: path.to_owned(),
         source,
     };
+    let file = File::open(path).map_err(read_error)?;
+    let length = file.metadata().map_err(read_error)?.len();
+    decode(path, BufReader::new(file), length)
+}
 
-    let mut file = File::open(path).map_err(read_error)?;
+/// Decodes an anomaly map from the bytes of a file, as [`read_map`] does; `path` only names
+/// the map in errors.
+pub fn decode_map(
+    path: impl AsRef<Path>,
+    bytes: &[u8],
+) -> Result<(AnomalyMap, MapFormat), MapIoError> {
+    decode(path.as_ref(), Cursor::new(bytes), bytes.len() as u64)
+}
+
+/// Decodes a map from `reader`, which contains `length` bytes.
+fn decode<R: BufRead + Seek>(
+    path: &Path,
+    mut reader: R,
+    length: u64,
+) -> Result<(AnomalyMap, MapFormat), MapIoError> {
+    let read_error = |source| MapIoError::Read {
+        path: path.to_owned(),
+        source,
+    };
     let mut start = Vec::with_capacity(8);
-    (&mut file)
+    (&mut reader)
         .take(8)
         .read_to_end(&mut start)
         .map_err(read_error)?;
-    let file = File::open(path).map_err(read_error)?;
-    let reader = BufReader::new(file);
+    reader.seek(SeekFrom::Start(0)).map_err(read_error)?;
 
     let (map, format) = if start.starts_with(b"\x93NUMPY") {
-        (read_npy(path, reader)?, MapFormat::Npy)
+        check_npy_header(path, &mut reader)?;
+        reader.seek(SeekFrom::Start(0)).map_err(read_error)?;
+        (read_npy(path, reader, length)?, MapFormat::Npy)
     } else if [b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"]
         .iter()
         .any(|magic| start.starts_with(*magic))
@@ -299,7 +322,7 @@ fn quantise(map: &AnomalyMap, max: f32) -> impl Iterator<Item = f32> + '_ {
         .map(move |&v| (v.clamp(0.0, 1.0) * max).round())
 }
 
-fn read_npy(path: &Path, reader: BufReader<File>) -> Result<AnomalyMap, MapIoError> {
+fn read_npy<R: Read>(path: &Path, reader: R, length: u64) -> Result<AnomalyMap, MapIoError> {
     let decode_error = |e: io::Error| MapIoError::Decode {
         path: path.to_owned(),
         format: "NumPy .npy",
@@ -325,6 +348,18 @@ fn read_npy(path: &Path, reader: BufReader<File>) -> Result<AnomalyMap, MapIoErr
         npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float => t.size_field(),
         _ => 0,
     };
+    // A damaged header can claim a shape far larger than the file; reading it would first
+    // allocate the whole claimed size.
+    let needed = (width * height) as u64 * float_size;
+    if float_size > 0 && needed > length {
+        return Err(MapIoError::Decode {
+            path: path.to_owned(),
+            format: "NumPy .npy",
+            message: format!(
+                "shape ({height}, {width}) needs {needed} bytes of data, but the file holds only {length} bytes"
+            ),
+        });
+    }
     let fortran = npy.order() == npyz::Order::Fortran;
     let stored: Vec<f32> = match float_size {
         4 => npy.into_vec::<f32>().map_err(decode_error)?,
@@ -353,6 +388,66 @@ fn read_npy(path: &Path, reader: BufReader<File>) -> Result<AnomalyMap, MapIoErr
         stored
     };
     Ok(AnomalyMap::from_vec(width, height, data))
+}
+
+/// Largest `.npy` header accepted, in bytes: NumPy's own reader (`max_header_size`, NumPy 1.24
+/// and later) rejects longer ones too.
+const MAX_NPY_HEADER: usize = 10_000;
+
+/// Deepest bracket nesting accepted in a `.npy` header. A map's header,
+/// `{'descr': '<f4', 'fortran_order': False, 'shape': (h, w), }`, nests two deep. The
+/// header parser that npyz uses takes time exponential in the depth of a damaged nesting, so
+/// deeper headers are rejected before it runs.
+const MAX_NPY_NESTING: usize = 6;
+
+/// Checks the length and bracket nesting of a `.npy` header; `reader` starts at the magic
+/// string.
+fn check_npy_header<R: Read>(path: &Path, reader: &mut R) -> Result<(), MapIoError> {
+    let invalid = |message: String| MapIoError::Decode {
+        path: path.to_owned(),
+        format: "NumPy .npy",
+        message,
+    };
+    let mut prefix = [0u8; 8];
+    reader
+        .read_exact(&mut prefix)
+        .map_err(|e| invalid(e.to_string()))?;
+    let length = if prefix[6] == 1 {
+        let mut raw = [0u8; 2];
+        reader
+            .read_exact(&mut raw)
+            .map_err(|e| invalid(e.to_string()))?;
+        u16::from_le_bytes(raw) as usize
+    } else {
+        let mut raw = [0u8; 4];
+        reader
+            .read_exact(&mut raw)
+            .map_err(|e| invalid(e.to_string()))?;
+        u32::from_le_bytes(raw) as usize
+    };
+    if length > MAX_NPY_HEADER {
+        return Err(invalid(format!(
+            "the header is {length} bytes long, more than the {MAX_NPY_HEADER} NumPy accepts"
+        )));
+    }
+    let mut header = vec![0u8; length];
+    reader
+        .read_exact(&mut header)
+        .map_err(|e| invalid(format!("the header is cut short: {e}")))?;
+    let mut depth = 0usize;
+    for &byte in &header {
+        match byte {
+            b'{' | b'[' | b'(' => depth += 1,
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > MAX_NPY_NESTING {
+            return Err(invalid(format!(
+                "the header nests brackets more than {MAX_NPY_NESTING} deep"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Converts float64 scores to float32, rejecting values that are not finite in float32.
@@ -386,7 +481,7 @@ fn narrow(
     Ok(narrow)
 }
 
-fn read_tiff(path: &Path, reader: BufReader<File>) -> Result<AnomalyMap, MapIoError> {
+fn read_tiff<R: Read + Seek>(path: &Path, reader: R) -> Result<AnomalyMap, MapIoError> {
     use tiff::decoder::{Decoder, DecodingResult};
     let decode_error = |e: tiff::TiffError| MapIoError::Decode {
         path: path.to_owned(),
@@ -427,7 +522,10 @@ fn read_tiff(path: &Path, reader: BufReader<File>) -> Result<AnomalyMap, MapIoEr
     Ok(AnomalyMap::from_vec(width, height, data))
 }
 
-fn read_png(path: &Path, reader: BufReader<File>) -> Result<(AnomalyMap, MapFormat), MapIoError> {
+fn read_png<R: BufRead + Seek>(
+    path: &Path,
+    reader: R,
+) -> Result<(AnomalyMap, MapFormat), MapIoError> {
     use image::ImageDecoder;
     let decode_error = |e: image::ImageError| MapIoError::Decode {
         path: path.to_owned(),
@@ -467,15 +565,13 @@ fn read_png(path: &Path, reader: BufReader<File>) -> Result<(AnomalyMap, MapForm
 }
 
 fn check_size(path: &Path, width: u64, height: u64) -> Result<(), MapIoError> {
-    let side = 1..=MAX_SIDE as u64;
-    if side.contains(&width) && side.contains(&height) {
-        Ok(())
-    } else {
-        Err(MapIoError::Size {
+    match (u32::try_from(width), u32::try_from(height)) {
+        (Ok(w), Ok(h)) if size_is_accepted(w, h) => Ok(()),
+        _ => Err(MapIoError::Size {
             path: path.to_owned(),
             width,
             height,
-        })
+        }),
     }
 }
 
