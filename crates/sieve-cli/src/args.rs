@@ -81,6 +81,9 @@ pub enum DetectorKind {
     Patchcore,
     /// Normalising flow per feature scale, trained on the CPU (or --device cuda).
     Fastflow,
+    /// Conditional normalising flow per feature scale over single feature vectors, trained on
+    /// the CPU (or --device cuda).
+    Cflow,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -162,25 +165,30 @@ pub struct RunArgs {
     pub filter: FilterOptions,
 }
 
-/// Training settings of --detector fastflow.
+/// Training settings of --detector fastflow and --detector cflow. A setting left out takes the
+/// chosen detector's default.
 #[derive(Debug, Clone, Args)]
 pub struct FlowOptions {
-    /// FastFlow: largest number of training epochs; training stops earlier when the loss of
-    /// the held-out images stops falling.
-    #[arg(long, default_value_t = FastFlowParams::default().train.epochs)]
-    pub epochs: usize,
-    /// FastFlow: images per optimiser step.
-    #[arg(long, default_value_t = FastFlowParams::default().train.batch_size)]
-    pub batch_size: usize,
-    /// FastFlow: AdamW learning rate.
-    #[arg(long, default_value_t = FastFlowParams::default().train.learning_rate)]
-    pub learning_rate: f64,
-    /// FastFlow: share (0 to 1, exclusive) of the defect-free training images held out of
+    /// Flows: largest number of training epochs; training stops earlier when the loss of the
+    /// held-out images stops falling [default: 8 for fastflow, 20 for cflow].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Flows: samples per optimiser step, images for fastflow and feature vectors per scale
+    /// for cflow [default: 8 for fastflow, 256 for cflow].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Flows: AdamW learning rate [default: 0.001 for fastflow, 0.0002 for cflow].
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
+    /// CFlow: feature vectors per scale drawn in one epoch [default: 65536].
+    #[arg(long)]
+    pub fibers_per_epoch: Option<usize>,
+    /// Flows: share (0 to 1, exclusive) of the defect-free training images held out of
     /// training. Their maps set the thresholds, supply the false alarms and carry the painted
     /// defects, and their loss decides early stopping.
     #[arg(long, default_value_t = FastFlowParams::default().held_out_share)]
     pub held_out_share: f64,
-    /// FastFlow: device the flows train and run on: cpu, or cuda / cuda:N in a build with
+    /// Flows: device the flows train and run on: cpu, or cuda / cuda:N in a build with
     /// --features cuda. The backbone always runs on the CPU.
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -188,12 +196,12 @@ pub struct FlowOptions {
 
 impl Default for FlowOptions {
     fn default() -> Self {
-        let params = FastFlowParams::default();
         Self {
-            epochs: params.train.epochs,
-            batch_size: params.train.batch_size,
-            learning_rate: params.train.learning_rate,
-            held_out_share: params.held_out_share,
+            epochs: None,
+            batch_size: None,
+            learning_rate: None,
+            fibers_per_epoch: None,
+            held_out_share: FastFlowParams::default().held_out_share,
             device: "cpu".into(),
         }
     }
@@ -317,5 +325,20 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("WIDTHxHEIGHT"));
+    }
+
+    #[test]
+    fn flow_help_defaults_match_params() {
+        // The help text of FlowOptions states these defaults.
+        let fastflow = FastFlowParams::default();
+        assert_eq!(fastflow.train.epochs, 8);
+        assert_eq!(fastflow.train.batch_size, 8);
+        assert_eq!(fastflow.train.learning_rate, 0.001);
+        let cflow = sieve_detect::cflow::CFlowParams::default();
+        assert_eq!(cflow.train.epochs, 20);
+        assert_eq!(cflow.train.batch_size, 256);
+        assert_eq!(cflow.train.learning_rate, 0.0002);
+        assert_eq!(cflow.fibers_per_epoch, 65536);
+        assert_eq!(cflow.held_out_share, fastflow.held_out_share);
     }
 }

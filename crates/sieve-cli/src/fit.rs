@@ -5,9 +5,12 @@ use std::path::PathBuf;
 use anyhow::bail;
 use candle_core::Device;
 use sieve_detect::backbone::EfficientNetLite0;
-use sieve_detect::detector::{Detector, FastFlowDetector, InputConfig, PatchCoreDetector};
-use sieve_detect::fastflow::{FastFlowFit, FastFlowParams};
-use sieve_detect::flow::{StopReason, TrainEvent, TrainParams};
+use sieve_detect::cflow::CFlowParams;
+use sieve_detect::detector::{
+    CFlowDetector, Detector, FastFlowDetector, InputConfig, PatchCoreDetector,
+};
+use sieve_detect::fastflow::FastFlowParams;
+use sieve_detect::flow::{StopReason, TrainEvent, TrainLog, TrainParams};
 use sieve_detect::patchcore::PatchCoreParams;
 
 use crate::args::{parse_device, DetectorKind, RunArgs};
@@ -20,6 +23,10 @@ pub enum DetectorSettings {
         params: FastFlowParams,
         device: Device,
     },
+    CFlow {
+        params: CFlowParams,
+        device: Device,
+    },
 }
 
 impl DetectorSettings {
@@ -30,10 +37,13 @@ impl DetectorSettings {
             DetectorKind::Patchcore => {
                 if args.flow.device.trim() != "cpu" {
                     bail!(
-                        "--device {} applies to --detector fastflow only; PatchCore runs on the \
-                         CPU, so drop --device",
+                        "--device {} applies to --detector fastflow and cflow only; PatchCore runs \
+                         on the CPU, so drop --device",
                         args.flow.device
                     );
+                }
+                if args.flow.fibers_per_epoch.is_some() {
+                    bail!("--fibers-per-epoch applies to --detector cflow only; drop it");
                 }
                 let params = PatchCoreParams {
                     coreset_ratio: args.coreset_ratio,
@@ -44,24 +54,49 @@ impl DetectorSettings {
                 Ok(Self::PatchCore(params))
             }
             DetectorKind::Fastflow => {
+                if args.flow.fibers_per_epoch.is_some() {
+                    bail!("--fibers-per-epoch applies to --detector cflow only; drop it");
+                }
                 let defaults = FastFlowParams::default();
                 let params = FastFlowParams {
                     held_out_share: args.flow.held_out_share,
                     seed,
-                    train: TrainParams {
-                        epochs: args.flow.epochs,
-                        batch_size: args.flow.batch_size,
-                        learning_rate: args.flow.learning_rate,
-                        seed,
-                        ..defaults.train.clone()
-                    },
+                    train: train_params(args, &defaults.train),
                     ..defaults
                 };
                 params.check()?;
                 let device = parse_device(&args.flow.device)?;
                 Ok(Self::FastFlow { params, device })
             }
+            DetectorKind::Cflow => {
+                let defaults = CFlowParams::default();
+                let params = CFlowParams {
+                    held_out_share: args.flow.held_out_share,
+                    fibers_per_epoch: args
+                        .flow
+                        .fibers_per_epoch
+                        .unwrap_or(defaults.fibers_per_epoch),
+                    seed,
+                    train: train_params(args, &defaults.train),
+                    ..defaults
+                };
+                params.check()?;
+                let device = parse_device(&args.flow.device)?;
+                Ok(Self::CFlow { params, device })
+            }
         }
+    }
+}
+
+/// Returns `defaults` with the epochs, batch size and learning rate given on the command line,
+/// and the seed of `--seed`.
+fn train_params(args: &RunArgs, defaults: &TrainParams) -> TrainParams {
+    TrainParams {
+        epochs: args.flow.epochs.unwrap_or(defaults.epochs),
+        batch_size: args.flow.batch_size.unwrap_or(defaults.batch_size),
+        learning_rate: args.flow.learning_rate.unwrap_or(defaults.learning_rate),
+        seed: args.filter.seed,
+        ..defaults.clone()
     }
 }
 
@@ -98,35 +133,8 @@ pub fn fit_detector(
                 (params.train.epochs * training_images) as u64,
                 "train FastFlow",
             );
-            let mut on_event = |event: &TrainEvent| match event {
-                TrainEvent::Step {
-                    epoch,
-                    epochs,
-                    samples,
-                    loss,
-                    ..
-                } => {
-                    train_bar.set_message(format!("epoch {epoch}/{epochs} loss {loss:.3}"));
-                    train_bar.inc(*samples as u64);
-                }
-                TrainEvent::Epoch(record) => {
-                    let line = format!(
-                        "epoch {}: training loss {:.4}, held-out loss {}, {:.2} images/s",
-                        record.epoch,
-                        record.train_loss,
-                        record
-                            .held_out_loss
-                            .map_or_else(|| "n/a".into(), |l| format!("{l:.4}")),
-                        record.samples_per_second
-                    );
-                    // A hidden bar prints nothing, but the epoch lines belong in logs too.
-                    if train_bar.is_hidden() {
-                        bars.say(&line);
-                    } else {
-                        train_bar.println(line);
-                    }
-                }
-            };
+            let mut on_event =
+                |event: &TrainEvent| report_event(event, &train_bar, &bars, "images");
             let detector = FastFlowDetector::fit(
                 backbone,
                 train,
@@ -138,17 +146,96 @@ pub fn fit_detector(
             )?;
             cache_bar.finish_and_clear();
             train_bar.finish_and_clear();
-            let notes = vec![training_note(&detector.fit)];
-            Ok((Box::new(detector), notes))
+            let fit = &detector.fit;
+            let note = training_note(
+                &format!(
+                    "FastFlow trained on {} images, with {} held out for out-of-fold maps and \
+                     early stopping; features cached in {:.0} MiB.",
+                    fit.images - fit.held_out.len(),
+                    fit.held_out.len(),
+                    fit.cache_mib,
+                ),
+                &fit.log,
+                "images",
+            );
+            Ok((Box::new(detector), vec![note]))
+        }
+        DetectorSettings::CFlow { params, device } => {
+            let cache_bar = bars.bar(train.len() as u64, "cache backbone features");
+            let train_bar = bars.bar(
+                (params.train.epochs * params.fibers_per_epoch) as u64,
+                "train CFlow",
+            );
+            let mut on_event =
+                |event: &TrainEvent| report_event(event, &train_bar, &bars, "vectors");
+            let detector = CFlowDetector::fit(
+                backbone,
+                train,
+                input.clone(),
+                params,
+                device.clone(),
+                &|n| cache_bar.inc(n),
+                &mut on_event,
+            )?;
+            cache_bar.finish_and_clear();
+            train_bar.finish_and_clear();
+            let fit = &detector.fit;
+            let note = training_note(
+                &format!(
+                    "CFlow trained on {} feature vectors per scale and epoch, drawn from {} \
+                     images, with {} images held out for out-of-fold maps and early stopping; \
+                     features cached in {:.0} MiB.",
+                    params.fibers_per_epoch,
+                    fit.images - fit.held_out.len(),
+                    fit.held_out.len(),
+                    fit.cache_mib,
+                ),
+                &fit.log,
+                "vectors",
+            );
+            Ok((Box::new(detector), vec![note]))
         }
     }
 }
 
-/// Describes a FastFlow training run in one line: images, cache, loss per epoch, and which
-/// epoch's weights the model keeps.
-fn training_note(fit: &FastFlowFit) -> String {
-    let epochs: Vec<String> = fit
-        .log
+/// Advances the training bar by one optimiser step, or prints an epoch's losses and speed in
+/// `unit` per second.
+fn report_event(event: &TrainEvent, train_bar: &indicatif::ProgressBar, bars: &Bars, unit: &str) {
+    match event {
+        TrainEvent::Step {
+            epoch,
+            epochs,
+            samples,
+            loss,
+            ..
+        } => {
+            train_bar.set_message(format!("epoch {epoch}/{epochs} loss {loss:.3}"));
+            train_bar.inc(*samples as u64);
+        }
+        TrainEvent::Epoch(record) => {
+            let line = format!(
+                "epoch {}: training loss {:.4}, held-out loss {}, {:.2} {unit}/s",
+                record.epoch,
+                record.train_loss,
+                record
+                    .held_out_loss
+                    .map_or_else(|| "n/a".into(), |l| format!("{l:.4}")),
+                record.samples_per_second
+            );
+            // A hidden bar prints nothing, but the epoch lines belong in logs too.
+            if train_bar.is_hidden() {
+                bars.say(&line);
+            } else {
+                train_bar.println(line);
+            }
+        }
+    }
+}
+
+/// Describes a flow's training run in one line: `summary`, the loss per epoch with the speed
+/// in `unit` per second, and which epoch's weights the model keeps.
+fn training_note(summary: &str, log: &TrainLog, unit: &str) -> String {
+    let epochs: Vec<String> = log
         .epochs
         .iter()
         .map(|e| {
@@ -156,23 +243,19 @@ fn training_note(fit: &FastFlowFit) -> String {
                 .held_out_loss
                 .map_or_else(|| "n/a".into(), |l| format!("{l:.4}"));
             format!(
-                "{}: {:.4} / {held_out} ({:.2} images/s)",
+                "{}: {:.4} / {held_out} ({:.2} {unit}/s)",
                 e.epoch, e.train_loss, e.samples_per_second
             )
         })
         .collect();
-    let stop = match fit.log.stop {
+    let stop = match log.stop {
         StopReason::EpochLimit => "the epoch limit was reached",
         StopReason::EarlyStop => "the held-out loss stopped falling",
     };
     format!(
-        "FastFlow trained on {} images, with {} held out for out-of-fold maps and early \
-         stopping; features cached in {:.0} MiB. Loss per epoch (training / held-out): {}. \
-         Training ended because {stop}; the model keeps the weights of epoch {}.",
-        fit.images - fit.held_out.len(),
-        fit.held_out.len(),
-        fit.cache_mib,
+        "{summary} Loss per epoch (training / held-out): {}. Training ended because {stop}; \
+         the model keeps the weights of epoch {}.",
         epochs.join(", "),
-        fit.log.best_epoch
+        log.best_epoch
     )
 }

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sieve_core::filter::FalseAlarmFilter;
 use sieve_detect::backbone::EfficientNetLite0;
-use sieve_detect::detector::{Detector, FastFlowDetector, InputConfig, PatchCoreDetector};
+use sieve_detect::detector::{
+    CFlowDetector, Detector, FastFlowDetector, InputConfig, PatchCoreDetector,
+};
 use sieve_detect::patchcore::PatchCore;
 
 /// Version of the model folder layout; a folder of another version is rejected on load.
@@ -25,7 +27,7 @@ pub const SETTINGS_FILE: &str = "settings.json";
 /// Name of the file with the fitted false-alarm filter.
 pub const FILTER_FILE: &str = "filter.json";
 /// Detectors this build can load, by the name `settings.json` stores.
-pub const DETECTORS: &[&str] = &["patchcore", "fastflow"];
+pub const DETECTORS: &[&str] = &["patchcore", "fastflow", "cflow"];
 
 /// The checksums of a model folder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -190,6 +192,13 @@ pub fn load_model(dir: &Path) -> anyhow::Result<LoadedModel> {
                 .context("failed to load the backbone weights")?;
             let detector = FastFlowDetector::load(backbone, dir, settings.input.clone(), &device)
                 .with_context(|| format!("failed to load FastFlow from {}", dir.display()))?;
+            Box::new(detector)
+        }
+        "cflow" => {
+            let backbone = EfficientNetLite0::load_default(&device)
+                .context("failed to load the backbone weights")?;
+            let detector = CFlowDetector::load(backbone, dir, settings.input.clone(), &device)
+                .with_context(|| format!("failed to load CFlow from {}", dir.display()))?;
             Box::new(detector)
         }
         other => bail!(

@@ -5,20 +5,14 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use image::Rgb32FImage;
-use rayon::prelude::*;
 use sieve_core::AnomalyMap;
 
-use super::{backbone_features, load, DetectError, Detector, InputConfig, OutOfFoldImage};
-use crate::backbone::{EfficientNetLite0, FEATURE_CHANNELS};
-use crate::fastflow::{
-    fit_model, split_held_out, FastFlowError, FastFlowFit, FastFlowModel, FastFlowParams,
-    FeatureCache,
+use super::{
+    backbone_features, cache_features, DetectError, Detector, InputConfig, OutOfFoldImage,
 };
+use crate::backbone::{EfficientNetLite0, FEATURE_CHANNELS};
+use crate::fastflow::{fit_model, split_held_out, FastFlowFit, FastFlowModel, FastFlowParams};
 use crate::flow::TrainEvent;
-
-/// Training images whose features are computed in parallel before they enter the cache, which
-/// bounds the f32 features held at once.
-const CACHE_CHUNK: usize = 16;
 
 /// FastFlow on EfficientNet-Lite0 features at strides 4, 8 and 16.
 pub struct FastFlowDetector {
@@ -49,29 +43,7 @@ impl FastFlowDetector {
         let valid = params.check()?;
         let (train_ids, held_out) = split_held_out(train.len(), &valid)?;
 
-        let mut cache = FeatureCache::new();
-        for (chunk_index, chunk) in train.chunks(CACHE_CHUNK).enumerate() {
-            let features = chunk
-                .par_iter()
-                .map(|path| {
-                    let image = load(path)?;
-                    let features = backbone_features(&backbone, &input, &Device::Cpu, &image)?;
-                    cached(1);
-                    Ok(features)
-                })
-                .collect::<Result<Vec<_>, DetectError>>()?;
-            if chunk_index == 0 {
-                check_cache_size(&features[0], train.len(), valid.max_cache_bytes())?;
-            }
-            for image_features in &features {
-                cache.push(image_features).map_err(DetectError::from)?;
-            }
-        }
-        tracing::debug!(
-            images = cache.len(),
-            mib = cache.bytes() as f64 / (1 << 20) as f64,
-            "cached backbone features"
-        );
+        let cache = cache_features(&backbone, train, &input, valid.max_cache_bytes(), cached)?;
 
         let (model, log) = fit_model(&cache, &train_ids, &held_out, valid, &device, training)?;
         let fit = FastFlowFit {
@@ -114,24 +86,6 @@ impl FastFlowDetector {
             fit,
         })
     }
-}
-
-/// Fails when the features of `images` images, sized like `features`, exceed `max_bytes` in the
-/// cache.
-fn check_cache_size(
-    features: &[candle_core::Tensor],
-    images: usize,
-    max_bytes: usize,
-) -> Result<(), FastFlowError> {
-    let needed = FeatureCache::bytes_per_image(features).saturating_mul(images);
-    if needed > max_bytes {
-        return Err(FastFlowError::CacheTooLarge {
-            images,
-            needed_mib: needed.div_ceil(1 << 20),
-            limit_mib: max_bytes >> 20,
-        });
-    }
-    Ok(())
 }
 
 impl Detector for FastFlowDetector {

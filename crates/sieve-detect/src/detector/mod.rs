@@ -1,9 +1,10 @@
 //! The detector interface the pipeline uses, and its implementations on the EfficientNet-Lite0
-//! backbone: PatchCore and FastFlow.
+//! backbone: PatchCore, FastFlow and CFlow.
 //!
 //! Every detector works at a fixed input size and returns anomaly maps at the original image
 //! size, upsampled bilinearly and smoothed with a Gaussian. A higher score means more anomalous.
 
+mod cflow;
 mod fastflow;
 mod patchcore;
 
@@ -16,6 +17,7 @@ use sieve_core::AnomalyMap;
 
 use crate::backbone::{image_to_tensor, EfficientNetLite0};
 
+pub use cflow::CFlowDetector;
 pub use fastflow::FastFlowDetector;
 pub use patchcore::PatchCoreDetector;
 
@@ -28,6 +30,10 @@ pub enum DetectError {
     PatchCore(String),
     #[error("FastFlow failed: {0}")]
     FastFlow(#[from] crate::fastflow::FastFlowError),
+    #[error("CFlow failed: {0}")]
+    CFlow(#[from] crate::cflow::CFlowError),
+    #[error("flow training failed: {0}")]
+    Flow(#[from] crate::flow::FlowError),
     #[error("failed to read {path}: {message}")]
     Image { path: String, message: String },
     #[error("tensor operation failed: {0}")]
@@ -165,6 +171,48 @@ fn backbone_features(
     backbone
         .features(&x)
         .map_err(|e| DetectError::Backbone(e.to_string()))
+}
+
+/// Training images whose features are computed in parallel before they enter the cache, which
+/// bounds the f32 features held at once.
+const CACHE_CHUNK: usize = 16;
+
+/// Computes the backbone features of every `train` image once, on the CPU, and caches them in
+/// f16 for a flow to train on. Fails before caching when they would exceed `max_bytes`.
+/// `cached` is called once per cached image.
+fn cache_features(
+    backbone: &EfficientNetLite0,
+    train: &[std::path::PathBuf],
+    input: &InputConfig,
+    max_bytes: usize,
+    cached: &(dyn Fn(u64) + Sync),
+) -> Result<crate::flow::FeatureCache, DetectError> {
+    use rayon::prelude::*;
+
+    let mut cache = crate::flow::FeatureCache::new();
+    for (chunk_index, chunk) in train.chunks(CACHE_CHUNK).enumerate() {
+        let features = chunk
+            .par_iter()
+            .map(|path| {
+                let image = load(path)?;
+                let features = backbone_features(backbone, input, &Device::Cpu, &image)?;
+                cached(1);
+                Ok(features)
+            })
+            .collect::<Result<Vec<_>, DetectError>>()?;
+        if chunk_index == 0 {
+            crate::flow::FeatureCache::check_size(&features[0], train.len(), max_bytes)?;
+        }
+        for image_features in &features {
+            cache.push(image_features)?;
+        }
+    }
+    tracing::debug!(
+        images = cache.len(),
+        mib = cache.bytes() as f64 / (1 << 20) as f64,
+        "cached backbone features"
+    );
+    Ok(cache)
 }
 
 fn load(path: &Path) -> Result<Rgb32FImage, DetectError> {

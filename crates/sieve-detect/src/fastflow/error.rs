@@ -33,27 +33,6 @@ pub enum FastFlowError {
     TooFewImages { images: usize },
 
     #[error(
-        "caching the features of {images} images needs {needed_mib} MiB, above max_cache_mib = \
-         {limit_mib}; raise max_cache_mib, train on fewer images or lower the input size"
-    )]
-    CacheTooLarge {
-        images: usize,
-        needed_mib: usize,
-        limit_mib: usize,
-    },
-
-    #[error(
-        "image {index} has feature maps {found:?}, but the first image has {expected:?}; \
-         FastFlow trains in batches, so every training image needs the same input size: use \
-         --resize stretch or images of one size"
-    )]
-    FeatureShape {
-        index: usize,
-        expected: Vec<Vec<usize>>,
-        found: Vec<Vec<usize>>,
-    },
-
-    #[error(
         "got {found} feature maps: expected {expected}, one per scale the model was built for"
     )]
     ScaleCount { expected: usize, found: usize },

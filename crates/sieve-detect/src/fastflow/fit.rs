@@ -2,16 +2,12 @@
 //! feature cache, and the training loop with early stopping on the held-out images.
 
 use candle_core::Device;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::cache::FeatureCache;
 use super::model::FastFlowModel;
 use super::params::FastFlowValidParams;
 use super::FastFlowError;
-use crate::flow::{train, TrainEvent, TrainLog};
+use crate::flow::{train, FeatureCache, TrainEvent, TrainLog};
 
 /// Facts about the data a FastFlow model was trained on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,13 +31,11 @@ pub fn split_held_out(
     if images < 2 {
         return Err(FastFlowError::TooFewImages { images });
     }
-    let mut order: Vec<usize> = (0..images).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(params.seed()));
-    let (held_out, train) = order.split_at(params.held_out_count(images));
-    let (mut train, mut held_out) = (train.to_vec(), held_out.to_vec());
-    train.sort_unstable();
-    held_out.sort_unstable();
-    Ok((train, held_out))
+    Ok(crate::flow::split_held_out(
+        images,
+        params.held_out_count(images),
+        params.seed(),
+    ))
 }
 
 /// Trains a new model on the cached features of images `train_ids`, stopping early on the loss
@@ -88,7 +82,8 @@ mod tests {
     use crate::fastflow::FastFlowParams;
     use crate::flow::TrainParams;
     use candle_core::Tensor;
-    use rand::Rng;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
 
     #[test]
     fn split_is_seeded_and_disjoint() {

@@ -3,14 +3,13 @@
 //! features of defect-free images to map them to a standard normal distribution. Positions
 //! whose latent variables are unlikely score high.
 
-mod cache;
 mod error;
 mod fit;
 mod model;
 mod params;
 mod store;
 
-pub use cache::FeatureCache;
+pub use crate::flow::FeatureCache;
 pub use error::FastFlowError;
 pub use fit::{fit_model, split_held_out, FastFlowFit};
 pub use model::{layer_norm, FastFlowModel};

@@ -139,8 +139,7 @@ impl FastFlowValidParams {
     /// Number of held-out images out of `images`: the share rounded, at least 1 and at most
     /// `images - 1`, so both parts are non-empty. `images` must be at least 2.
     pub fn held_out_count(&self, images: usize) -> usize {
-        let count = (self.params.held_out_share * images as f64).round() as usize;
-        count.clamp(1, images.saturating_sub(1).max(1))
+        crate::flow::held_out_count(self.params.held_out_share, images)
     }
 }
 

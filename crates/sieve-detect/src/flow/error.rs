@@ -26,6 +26,27 @@ pub enum FlowError {
     },
 
     #[error(
+        "caching the features of {images} images needs {needed_mib} MiB, above max_cache_mib = \
+         {limit_mib}; raise max_cache_mib, train on fewer images or lower the input size"
+    )]
+    CacheTooLarge {
+        images: usize,
+        needed_mib: usize,
+        limit_mib: usize,
+    },
+
+    #[error(
+        "image {index} has feature maps {found:?}, but the first image has {expected:?}; the \
+         flows train on stacked features, so every training image needs the same input size: \
+         use --resize stretch or images of one size"
+    )]
+    FeatureShape {
+        index: usize,
+        expected: Vec<Vec<usize>>,
+        found: Vec<Vec<usize>>,
+    },
+
+    #[error(
         "parameter {name} is missing from the model file; save the model again with this version"
     )]
     MissingParameter { name: String },

@@ -1,11 +1,12 @@
-//! Measures FastFlow on the CPU: backbone feature caching, training throughput on cached
-//! features with a per-scale breakdown of forward and backward time, and inference time per
-//! image.
+//! Measures the flow detectors on the CPU. It times backbone feature caching, FastFlow's
+//! training throughput with a per-scale breakdown of forward and backward time, CFlow's
+//! training throughput in feature vectors per second, and the inference time per image of both.
 //!
 //! Run with
-//! `cargo run --release -p sieve-detect --example fastflow_speed DATA [IMAGES] [BATCH]`.
+//! `cargo run --release -p sieve-detect --example flow_speed DATA [IMAGES] [BATCH] [STEPS]`.
 //! DATA is a folder in the MVTec AD layout. The first IMAGES (default 48) images of its
-//! `train/good` are used at 256×256, in batches of BATCH (default the FastFlow default). The thread count follows
+//! `train/good` are used at 256×256, FastFlow in batches of BATCH images (default the FastFlow
+//! default) and CFlow for STEPS optimiser steps per epoch (default 16) at its default batch. The thread count follows
 //! `RAYON_NUM_THREADS`. As the `sieve` binary does, the example turns candle's separate pool
 //! for elementwise operations off (`CANDLE_NUM_THREADS=1`) unless that variable is set.
 
@@ -15,6 +16,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use sieve_detect::backbone::{image_to_tensor, EfficientNetLite0};
+use sieve_detect::cflow::{self, CFlowModel, CFlowParams};
 use sieve_detect::detector::InputConfig;
 use sieve_detect::fastflow::{
     fit_model, split_held_out, FastFlowModel, FastFlowParams, FeatureCache,
@@ -35,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let Some(data) = args.get(1).map(PathBuf::from) else {
         return Err(
-            "usage: fastflow_speed DATA [IMAGES] [BATCH], DATA in the MVTec AD layout".into(),
+            "usage: flow_speed DATA [IMAGES] [BATCH] [STEPS], DATA in the MVTec AD layout".into(),
         );
     };
     let images: usize = args.get(2).map(|a| a.parse()).transpose()?.unwrap_or(48);
@@ -45,6 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|a| a.parse())
         .transpose()?
         .unwrap_or(defaults.train.batch_size);
+    let cflow_steps: usize = args.get(4).map(|a| a.parse()).transpose()?.unwrap_or(16);
     println!("{} rayon threads", rayon::current_num_threads());
 
     let mut paths: Vec<PathBuf> = std::fs::read_dir(data.join("train/good"))?
@@ -100,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &mut |event| {
             if let TrainEvent::Epoch(record) = event {
                 println!(
-                    "epoch {}: train loss {:.4}, held-out loss {:?}, {:.2} images/s, {:.1} s",
+                    "FastFlow epoch {}: train loss {:.4}, held-out loss {:?}, {:.2} images/s, {:.1} s",
                     record.epoch,
                     record.train_loss,
                     record.held_out_loss,
@@ -162,11 +165,69 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         map_ms.push(1e3 * start.elapsed().as_secs_f64());
     }
     println!(
-        "inference per image (median of {}): backbone {:.1} ms, flows and map {:.1} ms, upsampling and smoothing {:.1} ms",
+        "FastFlow inference per image (median of {}): backbone {:.1} ms, flows and map {:.1} ms, upsampling and smoothing {:.1} ms",
         backbone_ms.len(),
         median(backbone_ms),
         median(flow_ms),
         median(map_ms)
     );
+
+    let model = time_cflow(&cache, cflow_steps)?;
+    let mut flow_ms = Vec::new();
+    for image in loaded.iter().take(8) {
+        let x = image_to_tensor(image, input.width, input.height, &Device::Cpu)?;
+        let features: Vec<Tensor> = backbone.features(&x)?;
+        let start = Instant::now();
+        let _grid = model.anomaly_maps(&features, input.width as usize, input.height as usize)?;
+        flow_ms.push(1e3 * start.elapsed().as_secs_f64());
+    }
+    println!(
+        "CFlow inference per image (median of {}): flows and map {:.1} ms, backbone and smoothing as FastFlow",
+        flow_ms.len(),
+        median(flow_ms)
+    );
     Ok(())
+}
+
+/// Trains CFlow with its default settings for two epochs of `steps` optimiser steps each and
+/// prints the throughput per epoch.
+fn time_cflow(
+    cache: &FeatureCache,
+    steps: usize,
+) -> Result<CFlowModel, Box<dyn std::error::Error>> {
+    let defaults = CFlowParams::default();
+    let params = CFlowParams {
+        fibers_per_epoch: steps * defaults.train.batch_size,
+        train: TrainParams {
+            epochs: 2,
+            ..defaults.train.clone()
+        },
+        ..defaults.clone()
+    }
+    .check()?;
+    let (train_ids, held_out) = cflow::split_held_out(cache.len(), &params)?;
+    let (model, _) = cflow::fit_model(
+        cache,
+        &train_ids,
+        &held_out,
+        params,
+        &Device::Cpu,
+        &mut |event| {
+            if let TrainEvent::Epoch(record) = event {
+                println!(
+                "CFlow epoch {}: train loss {:.4}, held-out loss {:?}, {:.0} vectors/s per scale, {:.1} s",
+                record.epoch,
+                record.train_loss,
+                record.held_out_loss,
+                record.samples_per_second,
+                record.seconds
+            );
+            }
+        },
+    )?;
+    println!(
+        "CFlow training: {steps} steps of {} vectors per scale and epoch, {} held-out vectors per scale",
+        defaults.train.batch_size, defaults.held_out_fibers
+    );
+    Ok(model)
 }

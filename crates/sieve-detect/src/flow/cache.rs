@@ -1,9 +1,9 @@
 //! Backbone features of the training images, computed once and kept in memory in f16 while a
-//! flow trains on them for several epochs.
+//! flow trains on them for several epochs, and the memory check before caching.
 
 use candle_core::{DType, Device, Tensor};
 
-use super::FastFlowError;
+use super::FlowError;
 
 /// Feature maps of equally sized images, one `(1, c_i, h_i, w_i)` f16 tensor per scale each.
 pub struct FeatureCache {
@@ -30,12 +30,12 @@ impl FeatureCache {
 
     /// Stores the features of the next image, `(1, c_i, h_i, w_i)` per scale, as f16 on the
     /// CPU. Every image must have the shapes of the first.
-    pub fn push(&mut self, features: &[Tensor]) -> Result<(), FastFlowError> {
+    pub fn push(&mut self, features: &[Tensor]) -> Result<(), FlowError> {
         if let Some(first) = self.images.first() {
             let expected: Vec<Vec<usize>> = first.iter().map(|t| t.dims().to_vec()).collect();
             let found: Vec<Vec<usize>> = features.iter().map(|t| t.dims().to_vec()).collect();
             if expected != found {
-                return Err(FastFlowError::FeatureShape {
+                return Err(FlowError::FeatureShape {
                     index: self.images.len(),
                     expected,
                     found,
@@ -63,6 +63,42 @@ impl FeatureCache {
     /// Bytes the cached features take.
     pub fn bytes(&self) -> usize {
         self.bytes_per_image * self.images.len()
+    }
+
+    /// Fails when the features of `images` images, sized like `features`, would exceed
+    /// `max_bytes` in the cache.
+    pub fn check_size(
+        features: &[Tensor],
+        images: usize,
+        max_bytes: usize,
+    ) -> Result<(), FlowError> {
+        let needed = Self::bytes_per_image(features).saturating_mul(images);
+        if needed > max_bytes {
+            return Err(FlowError::CacheTooLarge {
+                images,
+                needed_mib: needed.div_ceil(1 << 20),
+                limit_mib: max_bytes >> 20,
+            });
+        }
+        Ok(())
+    }
+
+    /// Lists the feature vectors of scale `scale` of images `indices` as one
+    /// `(indices.len() * h * w, c)` f16 tensor on the CPU. Row `i * h * w + y * w + x` is the
+    /// vector at position `(y, x)` of image `indices[i]`.
+    ///
+    /// # Panics
+    /// When `indices` is empty or an index is out of range.
+    pub fn fibers(&self, scale: usize, indices: &[usize]) -> candle_core::Result<Tensor> {
+        assert!(!indices.is_empty(), "fibers need at least one image");
+        let rows = indices
+            .iter()
+            .map(|&i| {
+                let (_, c, h, w) = self.images[i][scale].dims4()?;
+                self.images[i][scale].reshape((c, h * w))?.t()?.contiguous()
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Tensor::cat(&rows, 0)
     }
 
     /// Stacks the features of images `indices` into one `(n, c_i, h_i, w_i)` f32 tensor per
@@ -121,13 +157,52 @@ mod tests {
     }
 
     #[test]
+    fn fibers_list_positions_row_major() {
+        let mut cache = FeatureCache::new();
+        for offset in [0f32, 100.0] {
+            // Channel k at position (y, x) of a 2x3 map holds offset + 10 k + 3 y + x.
+            let values: Vec<f32> = (0..2 * 6)
+                .map(|i| offset + (10 * (i / 6) + i % 6) as f32)
+                .collect();
+            cache
+                .push(&[Tensor::from_vec(values, (1, 2, 2, 3), &Device::Cpu).unwrap()])
+                .unwrap();
+        }
+        let fibers = cache.fibers(0, &[1, 0]).unwrap();
+        assert_eq!(fibers.dims(), &[12, 2]);
+        let rows = fibers
+            .to_dtype(DType::F32)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        // Image 1, position (1, 2), then image 0, position (0, 1).
+        assert_eq!(rows[5], vec![105.0, 115.0]);
+        assert_eq!(rows[7], vec![1.0, 11.0]);
+    }
+
+    #[test]
+    fn check_size_rejects_large_caches() {
+        let features = [Tensor::zeros((1, 4, 16, 16), DType::F32, &Device::Cpu).unwrap()];
+        // 2 KiB per image in f16.
+        assert!(FeatureCache::check_size(&features, 512, 1 << 20).is_ok());
+        assert!(matches!(
+            FeatureCache::check_size(&features, 513, 1 << 20),
+            Err(FlowError::CacheTooLarge {
+                images: 513,
+                needed_mib: 2,
+                limit_mib: 1
+            })
+        ));
+    }
+
+    #[test]
     fn push_rejects_other_shapes() {
         let mut cache = FeatureCache::new();
         let map = |h| Tensor::zeros((1, 2, h, h), DType::F32, &Device::Cpu).unwrap();
         cache.push(&[map(4)]).unwrap();
         assert!(matches!(
             cache.push(&[map(5)]),
-            Err(FastFlowError::FeatureShape { index: 1, .. })
+            Err(FlowError::FeatureShape { index: 1, .. })
         ));
     }
 }
