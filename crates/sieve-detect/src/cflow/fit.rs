@@ -15,7 +15,7 @@ use crate::flow::{train, FeatureCache, TrainEvent, TrainLog};
 
 /// Offsets added to the seed for the generators of the training and held-out draws, so that
 /// they differ from each other and from the weight initialisation.
-const TRAIN_DRAW_SEED: u64 = 0x7472_6169_6e;
+const TRAIN_DRAW_SEED: u64 = 0x0074_7261_696e;
 const HELD_OUT_DRAW_SEED: u64 = 0x6865_6c64;
 
 /// Facts about the data a CFlow model was trained on.
@@ -105,7 +105,7 @@ impl ScaleFibers {
 /// record.
 ///
 /// Each optimiser step draws `batch_size` feature vectors per scale, uniformly over the
-/// training images and positions, from a generator seeded with `params.seed()`; an epoch is
+/// training images and positions, from a generator seeded with `params.seed()`. An epoch is
 /// `fibers_per_epoch` of them. After training, each scale's reference is set to the largest
 /// normalised log-likelihood of its held-out vectors. `progress` receives every optimiser step
 /// and epoch.
