@@ -259,3 +259,69 @@ fn training_note(summary: &str, log: &TrainLog, unit: &str) -> String {
         log.best_epoch
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    use crate::args::{Cli, Command};
+
+    fn settings(extra: &[&str]) -> anyhow::Result<DetectorSettings> {
+        let mut argv = vec!["sieve", "run", "--data", "d", "--prior", "p", "--out", "o"];
+        argv.extend_from_slice(extra);
+        let Command::Run(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not a run command");
+        };
+        DetectorSettings::from_args(&args)
+    }
+
+    #[test]
+    fn cflow_takes_its_own_defaults() {
+        let Ok(DetectorSettings::CFlow { params, .. }) = settings(&["--detector", "cflow"]) else {
+            panic!("cflow settings expected");
+        };
+        assert_eq!(params, CFlowParams::default());
+    }
+
+    #[test]
+    fn cflow_takes_given_options() {
+        let options = [
+            "--detector",
+            "cflow",
+            "--epochs",
+            "3",
+            "--fibers-per-epoch",
+            "512",
+            "--seed",
+            "5",
+        ];
+        let Ok(DetectorSettings::CFlow { params, .. }) = settings(&options) else {
+            panic!("cflow settings expected");
+        };
+        assert_eq!(params.train.epochs, 3);
+        assert_eq!(params.fibers_per_epoch, 512);
+        assert_eq!(params.seed, 5);
+        assert_eq!(params.train.seed, 5);
+        assert_eq!(params.train.batch_size, 256);
+    }
+
+    #[test]
+    fn fastflow_keeps_its_defaults() {
+        let Ok(DetectorSettings::FastFlow { params, .. }) = settings(&["--detector", "fastflow"])
+        else {
+            panic!("fastflow settings expected");
+        };
+        assert_eq!(params, FastFlowParams::default());
+    }
+
+    #[test]
+    fn fibers_option_rejected_elsewhere() {
+        for detector in ["fastflow", "patchcore"] {
+            let error = settings(&["--detector", detector, "--fibers-per-epoch", "512"])
+                .err()
+                .expect("--fibers-per-epoch is for cflow only");
+            assert!(error.to_string().contains("cflow only"), "{error}");
+        }
+    }
+}

@@ -105,7 +105,7 @@ impl ScaleFibers {
 /// record.
 ///
 /// Each optimiser step draws `batch_size` feature vectors per scale, uniformly over the
-/// training images and positions, from a generator seeded with `params.seed()`; an epoch is
+/// training images and positions, from a generator seeded with `params.seed()`. An epoch is
 /// `fibers_per_epoch` of them. After training, each scale's reference is set to the largest
 /// normalised log-likelihood of its held-out vectors. `progress` receives every optimiser step
 /// and epoch.

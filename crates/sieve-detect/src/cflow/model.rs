@@ -1,6 +1,6 @@
 //! The CFlow model: per backbone feature scale, a stack of affine coupling blocks over single
 //! feature vectors whose fully connected subnets also take the positional encoding of the
-//! vector. Inference and loss only; training lives in [`super::fit`].
+//! vector. This file covers inference and the loss, and [`super::fit`] covers training.
 //!
 //! The log-likelihood of a vector `x` with `c` channels, normalised by `c`, is
 //! `(log N(z; 0, I) + log|det J|) / c` with `z` the flow's output. The anomaly map is

@@ -160,7 +160,7 @@ mod tests {
     fn fibers_list_positions_row_major() {
         let mut cache = FeatureCache::new();
         for offset in [0f32, 100.0] {
-            // Channel k at position (y, x) of a 2x3 map holds offset + 10 k + 3 y + x.
+            // Channel k at position (y, x) of a 2x3 map is offset + 10 k + 3 y + x.
             let values: Vec<f32> = (0..2 * 6)
                 .map(|i| offset + (10 * (i / 6) + i % 6) as f32)
                 .collect();
