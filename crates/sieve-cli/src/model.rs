@@ -1,7 +1,7 @@
 //! Fitted model folders: a format version and a sha256 checksum of every file, written with
 //! the model and checked before it is loaded, and the one function that loads a model.
 //!
-//! A model folder holds `settings.json` (format version, detector name, input and settings),
+//! A model folder contains `settings.json` (format version, detector name, input and settings),
 //! `filter.json`, the detector's own files, and `manifest.json` with the checksums.
 
 use std::collections::BTreeMap;
@@ -153,7 +153,7 @@ pub fn check_model_dir(dir: &Path) -> anyhow::Result<(ModelSettings, serde_json:
     for name in model_files(dir)? {
         if !manifest.sha256.contains_key(&name) {
             bail!(
-                "model folder {} holds {name}, which {MANIFEST_FILE} does not list; remove it or fit the model again with sieve run",
+                "model folder {} contains {name}, which is missing from {MANIFEST_FILE}; remove the file or fit the model again with sieve run",
                 dir.display()
             );
         }

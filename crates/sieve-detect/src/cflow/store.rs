@@ -34,6 +34,8 @@ struct Settings {
     fit: CFlowFit,
 }
 
+// NOTE: the settings read and write below repeat FastFlow's store line for line, apart from
+// the types. A shared generic store in `flow/` would remove the copy.
 impl CFlowModel {
     /// Writes [`MODEL_FILE`] and [`SETTINGS_FILE`] into `dir`, creating it if needed. Each file
     /// is written under a temporary name and then renamed.
