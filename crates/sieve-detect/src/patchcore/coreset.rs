@@ -3,11 +3,13 @@
 //!
 //! Each step adds the patch farthest from the patches selected so far. The selection is exact
 //! for the distances it uses, but it skips distance computations that the triangle inequality
-//! shows cannot change a patch's nearest selected patch.
+//! shows cannot change a patch's nearest selected patch: patches are grouped by their nearest
+//! selected patch, and a new one visits only the groups it can reach.
 
 use std::borrow::Cow;
 
 use candle_core::{Device, Tensor};
+use half::f16;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -25,16 +27,33 @@ const PROJECTION_CHUNK: usize = 8_192;
 /// Rows per parallel task when updating distances to a new centre.
 const ROW_CHUNK: usize = 4_096;
 
-/// Centres per parallel task when measuring centre-to-centre distances.
+/// Centres per parallel task when testing which clusters a new centre can change.
 const CENTRE_CHUNK: usize = 1_024;
+
+/// A new centre scans every row in order, instead of the members of the clusters it can
+/// reach, when those clusters hold more than one row in this many.
+const DENSE_SHARE_INVERSE: usize = 4;
+
+/// Principal directions used for the lower bound on centre-to-centre distances.
+const BOUND_DIMS: usize = 16;
+
+/// Rows sampled to estimate the principal directions.
+const BASIS_SAMPLE: usize = 16_384;
+
+/// Subspace iterations that refine the principal directions.
+const BASIS_ITERATIONS: usize = 20;
+
+/// Seed of the starting basis of the subspace iteration. It affects only speed, never the
+/// selection.
+const BASIS_SEED: u64 = 0x5EED;
 
 /// The patches picked by [`greedy_coreset`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct CoresetSelection {
     /// Indices of the selected rows, in the order they were picked.
     pub indices: Vec<usize>,
-    /// Largest distance from any row to its nearest selected row, measured in the projected
-    /// space when a projection was used.
+    /// Largest distance from any row to its nearest selected row, measured on the f16 values
+    /// the selection uses, in the projected space when a projection was used.
     pub covering_radius: f32,
 }
 
@@ -45,7 +64,9 @@ pub struct CoresetSelection {
 /// distance to its nearest selected row is largest, the smallest index on ties. Distances are
 /// Euclidean, measured after a Gaussian random projection to `projection_dim` columns (entries
 /// drawn with `seed`, variance `1 / projection_dim`) when `projection_dim < dim`, and on the
-/// rows themselves otherwise. Selection stops early when every row coincides with a selected
+/// rows themselves otherwise. The points are then stored in f16, which halves the memory the
+/// selection streams through at every step, and distances are computed in f32 from those
+/// values. Selection stops early when every row coincides with a selected
 /// row, so the result can be shorter than `size`.
 pub fn greedy_coreset(
     rows: &[f32],
@@ -81,8 +102,11 @@ pub fn greedy_coreset(
         Cow::Borrowed(rows)
     };
     let width = dim.min(projection_dim);
+    let basis = principal_basis(&points, width, BOUND_DIMS.min(width));
+    let points = to_half(&points);
 
-    let mut search = Search::new(&points, width, start);
+    let capacity = size.min(count).max(1);
+    let mut search = Search::new(&points, width, basis, start, capacity);
     let mut indices = vec![start];
     while indices.len() < size.min(count) {
         let (radius_sq, farthest) = search.farthest();
@@ -160,90 +184,510 @@ fn squared_distance_lanes(a: &[f32], b: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
-/// State of the greedy selection: for every row, its nearest centre and the squared distance
-/// to it.
+/// Converts f32 values to f16, rounding to nearest.
+fn to_half(values: &[f32]) -> Vec<f16> {
+    values
+        .par_chunks(PROJECTION_CHUNK)
+        .flat_map_iter(|chunk| chunk.iter().map(|&v| f16::from_f32(v)))
+        .collect()
+}
+
+/// Squared Euclidean distance between an f16 row and an f32 point, computed in f32.
+///
+/// The sum runs in 16 lanes in a fixed order, with a separate multiply and add, so the AVX2
+/// path and the portable path return the same bits.
+fn half_distance(row: &[f16], point: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
+        // SAFETY: the CPU supports AVX2 and F16C, the only requirements of the called function.
+        return unsafe { half_distance_f16c(row, point) };
+    }
+    half_distance_lanes(row, point)
+}
+
+fn half_distance_lanes(row: &[f16], point: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut lanes = [0f32; LANES];
+    let mut row_chunks = row.chunks_exact(LANES);
+    let mut point_chunks = point.chunks_exact(LANES);
+    for (x, y) in (&mut row_chunks).zip(&mut point_chunks) {
+        for lane in 0..LANES {
+            let d = x[lane].to_f32() - y[lane];
+            lanes[lane] += d * d;
+        }
+    }
+    lanes.iter().sum::<f32>() + half_distance_tail(row_chunks.remainder(), point_chunks.remainder())
+}
+
+fn half_distance_tail(row: &[f16], point: &[f32]) -> f32 {
+    row.iter()
+        .zip(point)
+        .map(|(x, y)| {
+            let d = x.to_f32() - y;
+            d * d
+        })
+        .sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn half_distance_f16c(row: &[f16], point: &[f32]) -> f32 {
+    use std::arch::x86_64::{
+        __m128i, _mm256_add_ps, _mm256_cvtph_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_setzero_ps,
+        _mm256_storeu_ps, _mm256_sub_ps, _mm_loadu_si128,
+    };
+    let n = row.len().min(point.len()) / 16 * 16;
+    let mut lanes = [0f32; 16];
+    // SAFETY: every load reads 8 values at offsets below `n`, which is within both slices, and
+    // the store writes 16 values into `lanes`.
+    unsafe {
+        let (mut low, mut high) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let (r, p) = (row.as_ptr(), point.as_ptr());
+        let mut i = 0;
+        while i < n {
+            let x0 = _mm256_cvtph_ps(_mm_loadu_si128(r.add(i) as *const __m128i));
+            let x1 = _mm256_cvtph_ps(_mm_loadu_si128(r.add(i + 8) as *const __m128i));
+            let d0 = _mm256_sub_ps(x0, _mm256_loadu_ps(p.add(i)));
+            let d1 = _mm256_sub_ps(x1, _mm256_loadu_ps(p.add(i + 8)));
+            low = _mm256_add_ps(low, _mm256_mul_ps(d0, d0));
+            high = _mm256_add_ps(high, _mm256_mul_ps(d1, d1));
+            i += 16;
+        }
+        _mm256_storeu_ps(lanes.as_mut_ptr(), low);
+        _mm256_storeu_ps(lanes.as_mut_ptr().add(8), high);
+    }
+    lanes.iter().sum::<f32>() + half_distance_tail(&row[n..], &point[n..])
+}
+
+/// State of the greedy selection. Every row belongs to the cluster of its nearest centre, and
+/// each cluster stores its farthest member.
+///
+/// Adding a centre `x` can only move rows of a cluster `c` whose centre lies within twice the
+/// cluster's radius of `x`: a member at distance `r` from `c` is at least `|c - x| - r` from `x`,
+/// which is at least `r` when `|c - x| >= 2 r`. Clusters are ruled out first by a lower bound
+/// on `|c - x|` from a few principal directions of the rows, so most centres are never read in
+/// full and most rows are never visited.
 struct Search<'a> {
-    points: &'a [f32],
+    points: &'a [f16],
     width: usize,
+    /// Orthonormal basis (`BOUND_DIMS` rows of `width`) of the rows' leading principal
+    /// directions. Distances measured in it never exceed the full distances.
+    basis: Vec<f32>,
+    bound_dims: usize,
     /// Row index of each centre, in the order picked.
     centres: Vec<u32>,
-    /// Position in `centres` of each row's nearest centre.
+    /// Coordinates of each centre in `basis`, `bound_dims` per centre.
+    centre_coords: Vec<f32>,
+    /// Rows of each centre's cluster, in increasing order.
+    members: Vec<Vec<u32>>,
+    /// Slot in `centres` of every row's nearest centre.
     nearest: Vec<u32>,
+    /// Squared distance of every row to its nearest centre.
     nearest_sq: Vec<f32>,
-    /// Squared distances between the newest centre and every centre, reused between steps.
-    centre_sq: Vec<f32>,
-    /// Largest entry of `nearest_sq` and its row, the smallest row on ties.
-    farthest: (f32, u32),
+    /// Farthest member of each cluster, as a max-tree over cluster slots.
+    tree: FarthestTree,
 }
 
 impl<'a> Search<'a> {
-    fn new(points: &'a [f32], width: usize, start: usize) -> Self {
+    fn new(
+        points: &'a [f16],
+        width: usize,
+        basis: Vec<f32>,
+        start: usize,
+        capacity: usize,
+    ) -> Self {
         let count = points.len() / width;
+        let bound_dims = basis.len() / width;
         let mut search = Self {
             points,
             width,
-            centres: Vec::new(),
+            basis,
+            bound_dims,
+            centres: Vec::with_capacity(capacity),
+            centre_coords: Vec::with_capacity(capacity * bound_dims),
+            members: Vec::with_capacity(capacity),
             nearest: vec![0; count],
             nearest_sq: vec![f32::INFINITY; count],
-            centre_sq: Vec::new(),
-            farthest: (f32::INFINITY, 0),
+            tree: FarthestTree::new(capacity.max(1)),
         };
-        search.add_centre(start as u32);
+        search.add_first_centre(start);
         search
     }
 
+    fn row(&self, index: usize) -> &'a [f16] {
+        let points: &'a [f16] = self.points;
+        &points[index * self.width..(index + 1) * self.width]
+    }
+
+    /// Returns row `index` converted to f32.
+    fn row_f32(&self, index: usize) -> Vec<f32> {
+        self.row(index).iter().map(|v| v.to_f32()).collect()
+    }
+
     fn farthest(&self) -> (f32, u32) {
-        self.farthest
+        self.tree.root()
+    }
+
+    fn push_centre(&mut self, index: u32) -> usize {
+        let coords = project_onto(&self.basis, &self.row_f32(index as usize), self.bound_dims);
+        self.centre_coords.extend_from_slice(&coords);
+        self.centres.push(index);
+        self.centres.len() - 1
+    }
+
+    fn add_first_centre(&mut self, index: usize) {
+        self.push_centre(index as u32);
+        let centre = self.row_f32(index);
+        let centre = centre.as_slice();
+        let width = self.width;
+        let points = self.points;
+        self.nearest_sq
+            .par_chunks_mut(ROW_CHUNK)
+            .enumerate()
+            .for_each(|(chunk, distances)| {
+                let first = chunk * ROW_CHUNK;
+                for (offset, distance_sq) in distances.iter_mut().enumerate() {
+                    let i = first + offset;
+                    *distance_sq = half_distance(&points[i * width..(i + 1) * width], centre);
+                }
+            });
+        let members: Vec<u32> = (0..self.nearest_sq.len() as u32).collect();
+        let farthest = farthest_member(&members, &self.nearest_sq);
+        self.members.push(members);
+        self.tree.set(0, farthest);
     }
 
     /// Makes row `index` a centre: every row nearer to it than to its current nearest centre
-    /// is reassigned, and the farthest row is found in the same pass.
-    ///
-    /// A row at distance `r` from its nearest centre `c` needs no distance computation when
-    /// `|c - new|^2 >= 4 r^2`, because the triangle inequality then puts it at least `r` from
-    /// the new centre. The test reads only `nearest` and `nearest_sq`, so rows it clears are
-    /// never loaded.
+    /// moves to its cluster.
     fn add_centre(&mut self, index: u32) {
-        let (points, width) = (self.points, self.width);
-        let row = |i: usize| &points[i * width..(i + 1) * width];
-        let new_centre = row(index as usize);
-        let slot = self.centres.len() as u32;
-        self.centres.push(index);
-        self.centres
-            .par_iter()
-            .with_min_len(CENTRE_CHUNK)
-            .map(|&centre| squared_distance(row(centre as usize), new_centre))
-            .collect_into_vec(&mut self.centre_sq);
-        let centre_sq = &self.centre_sq;
+        let new_slot = self.push_centre(index);
+        let new_centre = self.row_f32(index as usize);
+        let new_centre = new_centre.as_slice();
+        let reach = self.reachable_clusters(new_slot, new_centre);
 
-        self.farthest = self
-            .nearest
-            .par_chunks_mut(ROW_CHUNK)
-            .zip(self.nearest_sq.par_chunks_mut(ROW_CHUNK))
-            .enumerate()
-            .map(|(chunk, (nearest, nearest_sq))| {
-                let first = chunk * ROW_CHUNK;
-                let mut farthest = (f32::NEG_INFINITY, u32::MAX);
-                for (offset, (centre, distance_sq)) in
-                    nearest.iter_mut().zip(nearest_sq.iter_mut()).enumerate()
-                {
-                    let i = first + offset;
-                    let bound = centre_sq[*centre as usize];
-                    if bound < 4.0 * (1.0 + PRUNE_SLACK) * *distance_sq {
-                        let candidate = squared_distance(row(i), new_centre);
-                        if candidate < *distance_sq {
-                            *distance_sq = candidate;
-                            *centre = slot;
-                        }
-                    }
-                    if *distance_sq > farthest.0 {
-                        farthest = (*distance_sq, i as u32);
+        // Visiting the reachable clusters member by member reads rows in scattered order. When
+        // they hold a large share of all rows, one sequential pass over every row is faster.
+        let visits: usize = reach
+            .iter()
+            .zip(&self.members)
+            .filter(|(centre_sq, _)| centre_sq.is_finite())
+            .map(|(_, members)| members.len())
+            .sum();
+        let moved = if visits * DENSE_SHARE_INVERSE > self.nearest.len() {
+            self.scan_all_rows(&reach, new_centre)
+        } else {
+            self.scan_clusters(&reach, new_centre)
+        };
+
+        let mut changed = Vec::new();
+        let mut new_members = Vec::with_capacity(moved.len());
+        for &(row, distance_sq) in &moved {
+            let old_slot = self.nearest[row as usize] as usize;
+            if reach[old_slot].is_finite() {
+                changed.push(old_slot);
+            }
+            self.nearest[row as usize] = new_slot as u32;
+            self.nearest_sq[row as usize] = distance_sq;
+            new_members.push(row);
+        }
+        changed.sort_unstable();
+        changed.dedup();
+
+        // Drop the moved rows from the clusters they left.
+        let mut lists: Vec<(usize, Vec<u32>)> = changed
+            .iter()
+            .map(|&slot| (slot, std::mem::take(&mut self.members[slot])))
+            .collect();
+        let (nearest, nearest_sq) = (&self.nearest, &self.nearest_sq);
+        let farthest: Vec<(f32, u32)> = lists
+            .par_iter_mut()
+            .map(|(slot, members)| {
+                members.retain(|&row| nearest[row as usize] as usize == *slot);
+                farthest_member(members, nearest_sq)
+            })
+            .collect();
+        for ((slot, members), farthest) in lists.into_iter().zip(farthest) {
+            self.members[slot] = members;
+            self.tree.set(slot, farthest);
+        }
+
+        new_members.sort_unstable();
+        let farthest = farthest_member(&new_members, &self.nearest_sq);
+        self.members.push(new_members);
+        self.tree.set(new_slot, farthest);
+    }
+
+    /// Returns, for every earlier cluster slot, the squared distance from its centre to the new
+    /// centre when the cluster's radius reaches halfway to it, and infinity otherwise. Clusters
+    /// are ruled out first by the lower bound in the principal basis, then by the full
+    /// distance.
+    fn reachable_clusters(&self, new_slot: usize, new_centre: &[f32]) -> Vec<f32> {
+        let dims = self.bound_dims;
+        let new_coords = &self.centre_coords[new_slot * dims..(new_slot + 1) * dims];
+        (0..new_slot)
+            .into_par_iter()
+            .with_min_len(CENTRE_CHUNK)
+            .map(|slot| {
+                let reach_sq = 4.0 * (1.0 + PRUNE_SLACK) * self.tree.leaf(slot).0;
+                let coords = &self.centre_coords[slot * dims..(slot + 1) * dims];
+                if squared_distance(coords, new_coords) >= reach_sq {
+                    return f32::INFINITY;
+                }
+                let centre_sq = half_distance(self.row(self.centres[slot] as usize), new_centre);
+                if centre_sq < reach_sq {
+                    centre_sq
+                } else {
+                    f32::INFINITY
+                }
+            })
+            .collect()
+    }
+
+    /// Returns the rows that move to the new centre, with their new squared distances, in row
+    /// order, visiting the members of the reachable clusters only.
+    fn scan_clusters(&self, reach: &[f32], new_centre: &[f32]) -> Vec<(u32, f32)> {
+        let reachable: Vec<usize> = (0..reach.len())
+            .filter(|&slot| reach[slot].is_finite())
+            .collect();
+        let moved: Vec<Vec<(u32, f32)>> = reachable
+            .par_iter()
+            .map(|&slot| {
+                let members = &self.members[slot];
+                if members.len() > ROW_CHUNK {
+                    members
+                        .par_chunks(ROW_CHUNK)
+                        .map(|rows| self.moved_rows(rows.iter().copied(), reach, new_centre))
+                        .reduce(Vec::new, |mut a, b| {
+                            a.extend(b);
+                            a
+                        })
+                } else {
+                    self.moved_rows(members.iter().copied(), reach, new_centre)
+                }
+            })
+            .collect();
+        let mut moved: Vec<(u32, f32)> = moved.into_iter().flatten().collect();
+        moved.sort_unstable_by_key(|&(row, _)| row);
+        moved
+    }
+
+    /// Returns the rows that move to the new centre, with their new squared distances, in row
+    /// order, in one pass over all rows.
+    fn scan_all_rows(&self, reach: &[f32], new_centre: &[f32]) -> Vec<(u32, f32)> {
+        let count = self.nearest.len();
+        (0..count.div_ceil(ROW_CHUNK))
+            .into_par_iter()
+            .map(|chunk| {
+                let rows = chunk * ROW_CHUNK..count.min((chunk + 1) * ROW_CHUNK);
+                self.moved_rows(rows.map(|row| row as u32), reach, new_centre)
+            })
+            .reduce(Vec::new, |mut a, b| {
+                a.extend(b);
+                a
+            })
+    }
+
+    /// Returns those of `rows` that are nearer to the new centre than to their own.
+    ///
+    /// A row at distance `r` from its centre stays nearer to it unless the two centres are less
+    /// than `2 r` apart, so the full distance is computed only for rows that pass that test.
+    fn moved_rows(
+        &self,
+        rows: impl Iterator<Item = u32>,
+        reach: &[f32],
+        new_centre: &[f32],
+    ) -> Vec<(u32, f32)> {
+        let mut moved = Vec::new();
+        for row in rows {
+            let centre_sq = reach[self.nearest[row as usize] as usize];
+            let distance_sq = self.nearest_sq[row as usize];
+            if centre_sq < 4.0 * (1.0 + PRUNE_SLACK) * distance_sq {
+                let candidate = half_distance(self.row(row as usize), new_centre);
+                if candidate < distance_sq {
+                    moved.push((row, candidate));
+                }
+            }
+        }
+        moved
+    }
+}
+
+/// Returns the member with the largest squared distance to its centre, the smallest row on
+/// ties, or `(-inf, u32::MAX)` for no members.
+fn farthest_member(members: &[u32], nearest_sq: &[f32]) -> (f32, u32) {
+    members
+        .iter()
+        .map(|&row| (nearest_sq[row as usize], row))
+        .fold((f32::NEG_INFINITY, u32::MAX), farther)
+}
+
+/// A binary max-tree over cluster slots: each leaf stores its cluster's farthest member, each
+/// inner node the farther of its children, so the root is the farthest row of all.
+struct FarthestTree {
+    leaves: usize,
+    nodes: Vec<(f32, u32)>,
+}
+
+impl FarthestTree {
+    const EMPTY: (f32, u32) = (f32::NEG_INFINITY, u32::MAX);
+
+    fn new(slots: usize) -> Self {
+        let leaves = slots.next_power_of_two();
+        Self {
+            leaves,
+            nodes: vec![Self::EMPTY; 2 * leaves],
+        }
+    }
+
+    fn root(&self) -> (f32, u32) {
+        self.nodes[1]
+    }
+
+    fn leaf(&self, slot: usize) -> (f32, u32) {
+        self.nodes[self.leaves + slot]
+    }
+
+    fn set(&mut self, slot: usize, value: (f32, u32)) {
+        let mut node = self.leaves + slot;
+        self.nodes[node] = value;
+        while node > 1 {
+            node /= 2;
+            self.nodes[node] = farther(self.nodes[2 * node], self.nodes[2 * node + 1]);
+        }
+    }
+}
+
+/// Returns an orthonormal basis (`dims` rows of `width`, row-major) of the leading principal
+/// directions of `points`, estimated on an evenly spaced sample of rows.
+///
+/// Any orthonormal basis gives a valid lower bound on distances. The principal directions make
+/// that bound tight, because they carry most of the spread between rows. The basis comes from
+/// a fixed number of subspace iterations on the sample covariance, orthonormalised by
+/// Gram-Schmidt after each step.
+fn principal_basis(points: &[f32], width: usize, dims: usize) -> Vec<f32> {
+    let count = points.len() / width;
+    let stride = count.div_ceil(BASIS_SAMPLE).max(1);
+    let sample: Vec<&[f32]> = (0..count)
+        .step_by(stride)
+        .map(|i| &points[i * width..(i + 1) * width])
+        .collect();
+
+    let mut mean = vec![0f64; width];
+    for row in &sample {
+        for (m, &v) in mean.iter_mut().zip(row.iter()) {
+            *m += v as f64;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= sample.len() as f64);
+    let covariance = sample
+        .par_chunks(256)
+        .map(|rows| {
+            let mut sum = vec![0f64; width * width];
+            let mut centred = vec![0f64; width];
+            for row in rows {
+                for ((c, &v), m) in centred.iter_mut().zip(row.iter()).zip(&mean) {
+                    *c = v as f64 - m;
+                }
+                for a in 0..width {
+                    let ca = centred[a];
+                    let line = &mut sum[a * width..(a + 1) * width];
+                    for (s, &cb) in line.iter_mut().zip(&centred) {
+                        *s += ca * cb;
                     }
                 }
-                farthest
-            })
-            .reduce(|| (f32::NEG_INFINITY, u32::MAX), farther);
+            }
+            sum
+        })
+        .reduce(
+            || vec![0f64; width * width],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
+
+    // Start from a fixed pseudo-random basis so that no principal direction is missed by
+    // construction, then iterate.
+    let mut rng = ChaCha8Rng::seed_from_u64(BASIS_SEED);
+    let mut basis: Vec<f64> = (0..dims * width)
+        .map(|_| rng.sample::<f64, _>(StandardNormal))
+        .collect();
+    orthonormalise(&mut basis, width);
+    for _ in 0..BASIS_ITERATIONS {
+        let mut next = vec![0f64; dims * width];
+        for (out, vector) in next.chunks_exact_mut(width).zip(basis.chunks_exact(width)) {
+            for (a, o) in out.iter_mut().enumerate() {
+                let line = &covariance[a * width..(a + 1) * width];
+                *o = line.iter().zip(vector).map(|(c, v)| c * v).sum();
+            }
+        }
+        basis = next;
+        orthonormalise(&mut basis, width);
     }
+    basis.iter().map(|&v| v as f32).collect()
+}
+
+/// Orthonormalises the rows of `vectors` in place by modified Gram-Schmidt, run twice for
+/// accuracy. A row that vanishes against the earlier ones is replaced by a unit axis that is
+/// orthogonal to them.
+fn orthonormalise(vectors: &mut [f64], width: usize) {
+    let dims = vectors.len() / width;
+    for _ in 0..2 {
+        for i in 0..dims {
+            let (done, rest) = vectors.split_at_mut(i * width);
+            let current = &mut rest[..width];
+            for earlier in done.chunks_exact(width) {
+                let dot: f64 = earlier.iter().zip(current.iter()).map(|(a, b)| a * b).sum();
+                current
+                    .iter_mut()
+                    .zip(earlier)
+                    .for_each(|(c, e)| *c -= dot * e);
+            }
+            let norm = current.iter().map(|v| v * v).sum::<f64>().sqrt();
+            if norm > 1e-12 {
+                current.iter_mut().for_each(|v| *v /= norm);
+            } else {
+                replace_with_free_axis(done, current, width);
+            }
+        }
+    }
+}
+
+/// Sets `current` to the first unit axis, made orthogonal to the rows of `done`, that keeps a
+/// non-zero length.
+fn replace_with_free_axis(done: &[f64], current: &mut [f64], width: usize) {
+    for axis in 0..width {
+        current
+            .iter_mut()
+            .enumerate()
+            .for_each(|(j, v)| *v = (j == axis) as u8 as f64);
+        for earlier in done.chunks_exact(width) {
+            let dot = earlier[axis];
+            current
+                .iter_mut()
+                .zip(earlier)
+                .for_each(|(c, e)| *c -= dot * e);
+        }
+        let norm = current.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if norm > 1e-6 {
+            current.iter_mut().for_each(|v| *v /= norm);
+            return;
+        }
+    }
+}
+
+/// Returns the coordinates of `row` in the `dims` basis vectors of `basis`.
+fn project_onto(basis: &[f32], row: &[f32], dims: usize) -> Vec<f32> {
+    let width = row.len();
+    (0..dims)
+        .map(|d| {
+            basis[d * width..(d + 1) * width]
+                .iter()
+                .zip(row)
+                .map(|(b, v)| b * v)
+                .sum()
+        })
+        .collect()
 }
 
 /// Returns the farther of two (squared distance, row) pairs, the smaller row on ties.
@@ -260,16 +704,20 @@ mod tests {
     use super::*;
     use rand_distr::Distribution;
 
-    /// Greedy k-centre selection by the definition: a full distance pass per step.
+    /// Greedy k-centre selection by the definition: a full distance pass per step, on the rows
+    /// rounded to f16 as the selection stores them.
     fn naive_coreset(points: &[f32], width: usize, size: usize, start: usize) -> Vec<usize> {
         let count = points.len() / width;
-        let row = |i: usize| &points[i * width..(i + 1) * width];
+        let rounded = to_half(points);
+        let row = |i: usize| &rounded[i * width..(i + 1) * width];
+        let row_f32 = |i: usize| row(i).iter().map(|v| v.to_f32()).collect::<Vec<f32>>();
         let mut nearest_sq = vec![f32::INFINITY; count];
         let mut picked = vec![start];
         let mut last = start;
         loop {
+            let centre = row_f32(last);
             for (i, d) in nearest_sq.iter_mut().enumerate() {
-                *d = d.min(squared_distance(row(i), row(last)));
+                *d = d.min(half_distance(row(i), &centre));
             }
             if picked.len() == size {
                 return picked;
@@ -377,7 +825,8 @@ mod tests {
         let (count, dim) = (500, 6);
         let rows = gaussian_rows(count, dim, 13);
         let selection = greedy_coreset(&rows, dim, 50, dim, 1).unwrap();
-        let row = |i: usize| &rows[i * dim..(i + 1) * dim];
+        let rounded: Vec<f32> = to_half(&rows).iter().map(|v| v.to_f32()).collect();
+        let row = |i: usize| &rounded[i * dim..(i + 1) * dim];
         let worst = (0..count)
             .map(|i| {
                 selection
@@ -407,6 +856,56 @@ mod tests {
         let other = greedy_coreset(&rows, dim, 100, 16, 22).unwrap();
         assert_eq!(first, second);
         assert_ne!(first.indices, other.indices);
+    }
+
+    #[test]
+    fn coreset_matches_naive_on_wide_clustered_rows() {
+        // With 48 columns the lower bound uses 16 principal directions of 48, so clusters are
+        // ruled out by the bound before their full distance is read.
+        let (count, dim) = (4_000, 48);
+        let mut rows = gaussian_rows(count, dim, 17);
+        let centres = gaussian_rows(20, dim, 18);
+        for (i, row) in rows.chunks_exact_mut(dim).enumerate() {
+            let centre = &centres[(i % 20) * dim..(i % 20 + 1) * dim];
+            for (value, c) in row.iter_mut().zip(centre) {
+                *value = 6.0 * c + 0.3 * *value;
+            }
+        }
+        let fast = greedy_coreset(&rows, dim, 500, dim, 3).unwrap();
+        let naive = naive_coreset(&rows, dim, 500, start_for(3, count));
+        assert_eq!(fast.indices, naive);
+    }
+
+    #[test]
+    fn half_distance_paths_agree() {
+        for width in [1, 15, 16, 17, 128, 152] {
+            let row = to_half(&gaussian_rows(1, width, 19));
+            let point = gaussian_rows(1, width, 20);
+            let portable = half_distance_lanes(&row, &point);
+            let expected: f64 = row
+                .iter()
+                .zip(&point)
+                .map(|(a, b)| (a.to_f64() - *b as f64).powi(2))
+                .sum();
+            assert_eq!(half_distance(&row, &point), portable, "width {width}");
+            assert!(((portable as f64) - expected).abs() <= 1e-5 * expected.max(1.0));
+        }
+    }
+
+    #[test]
+    fn principal_basis_is_orthonormal() {
+        let (count, dim, dims) = (3_000, 24, 16);
+        let rows = gaussian_rows(count, dim, 21);
+        let basis = principal_basis(&rows, dim, dims);
+        for i in 0..dims {
+            for j in 0..dims {
+                let dot: f32 = (0..dim)
+                    .map(|k| basis[i * dim + k] * basis[j * dim + k])
+                    .sum();
+                let expected = if i == j { 1.0 } else { 0.0 };
+                assert!((dot - expected).abs() < 1e-5, "rows {i} and {j}: {dot}");
+            }
+        }
     }
 
     #[test]
