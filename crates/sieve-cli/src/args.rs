@@ -153,8 +153,9 @@ pub struct RunArgs {
     /// Resizing of images to the input size.
     #[arg(long, value_enum, default_value_t = ResizeMode::Stretch)]
     pub resize: ResizeMode,
-    /// Share of all training patches kept in PatchCore's memory bank.
-    #[arg(long, default_value_t = 0.01)]
+    /// Share of all training patches kept in PatchCore's memory bank, from 0 to 1. Smaller
+    /// shares fit and score faster; 0.01 is about ten times faster than the default.
+    #[arg(long, default_value_t = 0.1)]
     pub coreset_ratio: f64,
     /// Test images that get a comparison figure in report.html: a number, or all.
     #[arg(long, default_value_t = DEFAULT_FIGURES)]

@@ -90,6 +90,7 @@ fn run_on_tire_reports_both_sides() {
         .arg("--out")
         .arg(dir.path())
         .args(["--min-cases", "150", "--max-cases", "400"])
+        .args(["--coreset-ratio", "0.01"])
         .output()
         .unwrap();
     assert!(

@@ -11,13 +11,16 @@ use super::PatchCoreError;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PatchCoreParams {
-    /// Share of all training patches kept in the memory bank, in (0, 1]. Default 0.01.
+    /// Share of all training patches kept in the memory bank, in (0, 1]. Default 0.1, as the
+    /// PatchCore authors and anomalib use.
     ///
     /// A training set of about 700 images with 1,024 patches each has about 730,000 patches, so
-    /// 0.01 keeps about 7,300 of them. That is a bank of 4.4 MB at 152 channels, and scoring one
-    /// image of 1,024 patches against it takes about 1.1 GFLOP. Greedy selection places every
-    /// kept patch where the bank covers the training patches worst, so a small share still
-    /// covers the rare patterns of the training set.
+    /// 0.1 keeps about 73,000 of them. That is a bank of 44 MB at 152 channels, and scoring one
+    /// image of 1,024 patches against it takes about 23 GFLOP. A share of 0.01 scores about ten
+    /// times faster and still covers the rare patterns of the training set, because greedy
+    /// selection places every kept patch where the bank covers the training patches worst, but
+    /// its maps separate defects less well: pixel AUROC 0.763 instead of 0.804 on
+    /// magnetic_tile.
     pub coreset_ratio: f64,
 
     /// Width of the Gaussian random projection in which coreset selection measures distances.
@@ -36,7 +39,7 @@ pub struct PatchCoreParams {
 impl Default for PatchCoreParams {
     fn default() -> Self {
         Self {
-            coreset_ratio: 0.01,
+            coreset_ratio: 0.1,
             projection_dim: 128,
             neighbourhood: 3,
             seed: 0,
@@ -113,7 +116,7 @@ mod tests {
     #[test]
     fn defaults_pass_check() {
         let valid = PatchCoreParams::default().check().unwrap();
-        assert_eq!(valid.coreset_ratio(), 0.01);
+        assert_eq!(valid.coreset_ratio(), 0.1);
         assert_eq!(valid.projection_dim(), 128);
         assert_eq!(valid.neighbourhood(), 3);
     }
@@ -161,8 +164,8 @@ mod tests {
 
     #[test]
     fn params_read_from_json() {
-        let params: PatchCoreParams = serde_json::from_str(r#"{"coreset_ratio": 0.1}"#).unwrap();
-        assert_eq!(params.coreset_ratio, 0.1);
+        let params: PatchCoreParams = serde_json::from_str(r#"{"coreset_ratio": 0.25}"#).unwrap();
+        assert_eq!(params.coreset_ratio, 0.25);
         assert_eq!(params.neighbourhood, 3);
         assert!(serde_json::from_str::<PatchCoreParams>(r#"{"ratio": 0.1}"#).is_err());
     }
