@@ -195,6 +195,44 @@ mod tests {
     }
 
     #[test]
+    fn unfold_fold_small_maps() {
+        // Maps smaller than the kernel included, where some taps lie outside for every cell.
+        for (shape, k) in [
+            ([1, 1, 1, 1], 3),
+            ([1, 2, 1, 1], 5),
+            ([1, 2, 2, 3], 5),
+            ([2, 3, 3, 2], 3),
+            ([1, 2, 6, 7], 5),
+        ] {
+            let x = candle_core::Var::from_tensor(&ramp(&shape, 2.0).to_dtype(DType::F64).unwrap())
+                .unwrap();
+            let fast = unfold(&x, k).unwrap();
+            let reference = unfold_with_tensor_ops(&x, k).unwrap();
+            assert_eq!(
+                fast.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+                reference.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+                "unfold of {shape:?} with kernel {k}"
+            );
+
+            let g = ramp(fast.dims(), 1.0).to_dtype(DType::F64).unwrap();
+            let grad_of = |columns: &Tensor| {
+                let loss = (columns * &g).unwrap().sum_all().unwrap();
+                let grads = loss.backward().unwrap();
+                let grad = grads.get(&x).unwrap().flatten_all().unwrap();
+                grad.to_vec1::<f64>().unwrap()
+            };
+            let fast_grad = grad_of(&fast);
+            let reference_grad = grad_of(&reference);
+            for (a, b) in fast_grad.iter().zip(&reference_grad) {
+                assert!(
+                    (a - b).abs() < 1e-12,
+                    "fold of {shape:?} with kernel {k}: {a} vs {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn new_subnet_outputs_zeros() {
         let mut params = ParamSource::seeded(0, &Device::Cpu);
         let subnet = ConvSubnet::new(&mut params, "s", 3, 5, 4, 3).unwrap();
