@@ -3,6 +3,7 @@
 
 use candle_core::{DType, Result, Tensor};
 
+use super::bias::add_channel_bias;
 use super::coupling::Subnet;
 use super::param::{ParamInit, ParamSource};
 use super::unfold::unfold;
@@ -32,8 +33,7 @@ pub fn conv2d_same(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor>
         .transpose(1, 2)?
         .reshape((c_out, k * k * c_in))?;
     let y = matrix.broadcast_left(b)?.matmul(&columns)?; // (b, c_out, h*w)
-    y.broadcast_add(&bias.reshape((1, c_out, 1))?)?
-        .reshape((b, c_out, h, w))
+    add_channel_bias(&y, bias)?.reshape((b, c_out, h, w))
 }
 
 /// Builds the same columns as [`unfold`] from candle operations, which run on every device.
