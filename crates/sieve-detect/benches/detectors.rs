@@ -14,6 +14,7 @@
 //! patches for the memory bank search.
 
 use std::cell::OnceCell;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use candle_core::{Device, Tensor};
@@ -63,7 +64,7 @@ fn main() {
     if let Err(reason) = &weights {
         println!("skipping backbone, fastflow/infer_batch1, cflow/infer_batch1 and patchcore/infer_batch1: {reason}");
     }
-    let load = || weights.as_ref().ok().map(load_backbone);
+    let load = || weights.as_deref().ok().map(load_backbone);
 
     if let Some(backbone) = load() {
         bench_backbone(&mut criterion, &backbone);
@@ -77,7 +78,7 @@ fn main() {
 
 /// Returns the path of the backbone weights in the cache, or why they cannot be used. Unlike
 /// [`EfficientNetLite0::load_default`], this never downloads them.
-fn backbone_weights() -> Result<std::path::PathBuf, String> {
+fn backbone_weights() -> Result<PathBuf, String> {
     let dir = cache_dir().map_err(|e| e.to_string())?;
     let path = dir.join(EFFICIENTNET_LITE0.file_name);
     if path.is_file() {
@@ -90,7 +91,7 @@ fn backbone_weights() -> Result<std::path::PathBuf, String> {
     }
 }
 
-fn load_backbone(path: &std::path::PathBuf) -> EfficientNetLite0 {
+fn load_backbone(path: &Path) -> EfficientNetLite0 {
     EfficientNetLite0::load(path, &Device::Cpu)
         .unwrap_or_else(|e| panic!("failed to load the backbone from {}: {e}", path.display()))
 }
