@@ -215,8 +215,13 @@ fn depthwise_plane_lanes(
     output: &mut [f32],
 ) {
     let s = g.stride;
-    padded.clear();
-    padded.resize(s * s * g.phase_len, 0.0);
+    // Every plane of one convolution writes the same cells, so the padding cells of a buffer
+    // reused from the previous plane are still zero.
+    let size = s * s * g.phase_len;
+    if padded.len() != size {
+        padded.clear();
+        padded.resize(size, 0.0);
+    }
     // Input columns that land inside the padded columns. SAME padding can leave the last
     // rows and columns of the input unread.
     let columns = g.w.min(g.padded_columns - g.pad_left);
@@ -224,6 +229,16 @@ fn depthwise_plane_lanes(
         let row = iy + g.pad_top;
         if row >= g.padded_rows {
             break;
+        }
+        let in_row = &in_row[..columns];
+        if s == 1 {
+            let start = g.padded_offset(row, g.pad_left);
+            padded[start..start + columns].copy_from_slice(in_row);
+            continue;
+        }
+        if s == 2 {
+            scatter_pairs(in_row, row, g, padded);
+            continue;
         }
         for phase in 0..s {
             // The first padded column of this phase that contains an input column, and that
@@ -234,7 +249,7 @@ fn depthwise_plane_lanes(
                 continue;
             }
             let start = g.padded_offset(row, first);
-            let values = in_row[column..columns].iter().step_by(s);
+            let values = in_row[column..].iter().step_by(s);
             for (slot, &value) in padded[start..].iter_mut().zip(values) {
                 *slot = value;
             }
@@ -242,11 +257,15 @@ fn depthwise_plane_lanes(
     }
 
     // The last output is at `(oh - 1) * pitch + ow - 1`. Columns past `ow` are never read.
+    // The first tap sets the sums and the others add to them.
     let len = (g.oh - 1) * g.pitch + g.ow;
     sums.clear();
-    sums.resize(len, 0.0);
+    sums.extend(padded[..len].iter().map(|&value| weight[0] * value));
     for ky in 0..g.k {
         for kx in 0..g.k {
+            if ky == 0 && kx == 0 {
+                continue;
+            }
             let wv = weight[ky * g.k + kx];
             let start = g.padded_offset(ky, kx);
             for (sum, &value) in sums.iter_mut().zip(&padded[start..start + len]) {
@@ -264,6 +283,41 @@ fn depthwise_plane_lanes(
                 *o = o.clamp(0.0, 6.0);
             }
         }
+    }
+}
+
+/// Copies the input row `values` into padded row `row` at stride 2, two input columns at a
+/// time: one to each column phase.
+#[inline(always)]
+fn scatter_pairs(values: &[f32], row: usize, g: &PlaneGeometry, padded: &mut [f32]) {
+    // An input column at an odd padded column comes first when the left padding is odd.
+    let lead = g.pad_left % 2;
+    if lead == 1 {
+        if let Some(&value) = values.first() {
+            padded[g.padded_offset(row, g.pad_left)] = value;
+        }
+    }
+    let Some(rest) = values.get(lead..) else {
+        return;
+    };
+    // Padded column `pad_left + lead` is even, so pairs start there. The odd column phase
+    // follows the even one in the buffer.
+    let even_start = g.padded_offset(row, g.pad_left + lead);
+    let odd_start = g.padded_offset(row, g.pad_left + lead + 1);
+    let pairs = rest.len() / 2;
+    let (low, high) = padded.split_at_mut(odd_start);
+    let even = &mut low[even_start..even_start + pairs];
+    let odd = &mut high[..pairs];
+    for ((e, o), pair) in even
+        .iter_mut()
+        .zip(odd.iter_mut())
+        .zip(rest.chunks_exact(2))
+    {
+        *e = pair[0];
+        *o = pair[1];
+    }
+    if rest.len() % 2 == 1 {
+        padded[even_start + pairs] = rest[rest.len() - 1];
     }
 }
 
