@@ -90,108 +90,234 @@ impl CustomOp1 for DepthwiseConv {
 
         let s = self.stride;
         let (oh, ow) = (h.div_ceil(s), w.div_ceil(s));
-        let (pad_top, _) = same_padding(h, k, s);
-        let (pad_left, _) = same_padding(w, k, s);
         let mut output = vec![0f32; b * c * oh * ow];
         if output.is_empty() {
             return Ok((CpuStorage::F32(output), Shape::from((b, c, oh, ow))));
         }
 
-        output
-            .par_chunks_mut(oh * ow)
-            .enumerate()
-            .for_each(|(plane, out)| {
+        let geometry = PlaneGeometry::new(h, w, k, s);
+        output.par_chunks_mut(oh * ow).enumerate().for_each_init(
+            Default::default,
+            |scratch, (plane, out)| {
                 let channel = plane % c;
-                let geometry = PlaneGeometry {
-                    h,
-                    w,
-                    ow,
-                    k,
-                    stride: s,
-                    pad_top,
-                    pad_left,
-                };
                 depthwise_plane(
                     &input[plane * h * w..(plane + 1) * h * w],
                     &self.weight[channel * k * k..(channel + 1) * k * k],
                     self.bias[channel],
                     self.relu6,
                     &geometry,
+                    scratch,
                     out,
                 );
-            });
+            },
+        );
         Ok((CpuStorage::F32(output), Shape::from((b, c, oh, ow))))
     }
 }
 
 /// Sizes shared by every plane of one depthwise convolution.
+///
+/// Each input plane is copied into a zero-padded buffer split into `stride × stride` phase
+/// planes: padded pixel `(r, q)` is stored in phase plane `(r % stride, q % stride)` at row
+/// `r / stride`, column `q / stride`. Each kernel tap `(ky, kx)` then reads one phase plane at
+/// a fixed offset, with the same row pitch for every stride, so it is one contiguous
+/// multiply-add over all output rows at once.
 struct PlaneGeometry {
-    h: usize,
     w: usize,
+    oh: usize,
     ow: usize,
     k: usize,
     stride: usize,
     pad_top: usize,
     pad_left: usize,
+    /// Padded rows that some output reads: `(oh - 1) * stride + k`.
+    padded_rows: usize,
+    /// Padded columns that some output reads: `(ow - 1) * stride + k`.
+    padded_columns: usize,
+    /// Columns of a phase plane, `ceil(padded_columns / stride)`, and the row pitch of the
+    /// accumulated output.
+    pitch: usize,
+    /// Values of a phase plane: `ceil(padded_rows / stride)` rows of `pitch`.
+    phase_len: usize,
 }
 
-/// Convolves one `(h, w)` plane into one `(oh, ow)` plane, row by row: each output row starts at
-/// the bias and accumulates `k * k` weighted input rows, clipped to the part inside the input.
+impl PlaneGeometry {
+    fn new(h: usize, w: usize, k: usize, stride: usize) -> Self {
+        let (oh, ow) = (h.div_ceil(stride), w.div_ceil(stride));
+        let padded_rows = (oh - 1) * stride + k;
+        let padded_columns = (ow - 1) * stride + k;
+        let pitch = padded_columns.div_ceil(stride);
+        Self {
+            w,
+            oh,
+            ow,
+            k,
+            stride,
+            pad_top: same_padding(h, k, stride).0,
+            pad_left: same_padding(w, k, stride).0,
+            padded_rows,
+            padded_columns,
+            pitch,
+            phase_len: padded_rows.div_ceil(stride) * pitch,
+        }
+    }
+
+    /// Offset in the padded buffer of padded pixel `(row, column)`.
+    fn padded_offset(&self, row: usize, column: usize) -> usize {
+        let s = self.stride;
+        ((row % s) * s + column % s) * self.phase_len + (row / s) * self.pitch + column / s
+    }
+}
+
+/// Convolves one `(h, w)` plane into one `(oh, ow)` plane. The plane is first copied into
+/// `padded` as [`PlaneGeometry`] lays it out. Each kernel tap then adds its weighted phase
+/// plane to `sums`, `oh` rows of `pitch` values whose first `ow` columns are the outputs.
 fn depthwise_plane(
     input: &[f32],
     weight: &[f32],
     bias: f32,
     relu6: bool,
     g: &PlaneGeometry,
+    scratch: &mut (Vec<f32>, Vec<f32>),
     output: &mut [f32],
 ) {
-    // For each kernel column, the output columns whose input column lies inside the image.
-    let column_ranges: Vec<(usize, usize)> = (0..g.k)
-        .map(|kx| {
-            let first = g.pad_left.saturating_sub(kx).div_ceil(g.stride);
-            match (g.w + g.pad_left).checked_sub(kx + 1) {
-                Some(reach) => (first, (reach / g.stride + 1).min(g.ow)),
-                // The kernel column lies right of the padded image for every output column.
-                None => (0, 0),
-            }
-        })
-        .collect();
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, the only requirement of the called function.
+        return unsafe { depthwise_plane_avx2(input, weight, bias, relu6, g, scratch, output) };
+    }
+    depthwise_plane_lanes(input, weight, bias, relu6, g, scratch, output)
+}
 
-    for (oy, out_row) in output.chunks_exact_mut(g.ow).enumerate() {
-        out_row.fill(bias);
-        for ky in 0..g.k {
-            let Some(iy) = (oy * g.stride + ky).checked_sub(g.pad_top) else {
-                continue;
-            };
-            if iy >= g.h {
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn depthwise_plane_avx2(
+    input: &[f32],
+    weight: &[f32],
+    bias: f32,
+    relu6: bool,
+    g: &PlaneGeometry,
+    scratch: &mut (Vec<f32>, Vec<f32>),
+    output: &mut [f32],
+) {
+    depthwise_plane_lanes(input, weight, bias, relu6, g, scratch, output)
+}
+
+/// Computes [`depthwise_plane`], inlined into a baseline and an AVX2 build.
+#[inline(always)]
+fn depthwise_plane_lanes(
+    input: &[f32],
+    weight: &[f32],
+    bias: f32,
+    relu6: bool,
+    g: &PlaneGeometry,
+    (padded, sums): &mut (Vec<f32>, Vec<f32>),
+    output: &mut [f32],
+) {
+    let s = g.stride;
+    // Every plane of one convolution writes the same cells, so the padding cells of a buffer
+    // reused from the previous plane are still zero.
+    let size = s * s * g.phase_len;
+    if padded.len() != size {
+        padded.clear();
+        padded.resize(size, 0.0);
+    }
+    // Input columns that land inside the padded columns. SAME padding can leave the last
+    // rows and columns of the input unread.
+    let columns = g.w.min(g.padded_columns - g.pad_left);
+    for (iy, in_row) in input.chunks_exact(g.w).enumerate() {
+        let row = iy + g.pad_top;
+        if row >= g.padded_rows {
+            break;
+        }
+        let in_row = &in_row[..columns];
+        if s == 1 {
+            let start = g.padded_offset(row, g.pad_left);
+            padded[start..start + columns].copy_from_slice(in_row);
+            continue;
+        }
+        if s == 2 {
+            scatter_pairs(in_row, row, g, padded);
+            continue;
+        }
+        for phase in 0..s {
+            // The first padded column of this phase that contains an input column, and that
+            // input column.
+            let first = g.pad_left.saturating_sub(phase).div_ceil(s) * s + phase;
+            let column = first - g.pad_left;
+            if column >= columns {
                 continue;
             }
-            let in_row = &input[iy * g.w..(iy + 1) * g.w];
-            for (kx, &(first, end)) in column_ranges.iter().enumerate() {
-                if first >= end {
-                    continue;
-                }
-                let wv = weight[ky * g.k + kx];
-                // Input column of output column `first`; never negative by the choice of `first`.
-                let ix0 = first * g.stride + kx - g.pad_left;
-                let out = &mut out_row[first..end];
-                if g.stride == 1 {
-                    let len = out.len();
-                    for (o, &i) in out.iter_mut().zip(&in_row[ix0..ix0 + len]) {
-                        *o += wv * i;
-                    }
-                } else {
-                    for (o, &i) in out.iter_mut().zip(in_row[ix0..].iter().step_by(g.stride)) {
-                        *o += wv * i;
-                    }
-                }
+            let start = g.padded_offset(row, first);
+            let values = in_row[column..].iter().step_by(s);
+            for (slot, &value) in padded[start..].iter_mut().zip(values) {
+                *slot = value;
             }
+        }
+    }
+
+    // The last output is at `(oh - 1) * pitch + ow - 1`. Columns past `ow` are never read.
+    // The first tap sets the sums and the others add to them.
+    let len = (g.oh - 1) * g.pitch + g.ow;
+    sums.clear();
+    sums.extend(padded[..len].iter().map(|&value| weight[0] * value));
+    for ky in 0..g.k {
+        for kx in 0..g.k {
+            if ky == 0 && kx == 0 {
+                continue;
+            }
+            let wv = weight[ky * g.k + kx];
+            let start = g.padded_offset(ky, kx);
+            for (sum, &value) in sums.iter_mut().zip(&padded[start..start + len]) {
+                *sum += wv * value;
+            }
+        }
+    }
+
+    for (out_row, sum_row) in output.chunks_exact_mut(g.ow).zip(sums.chunks(g.pitch)) {
+        for (o, &sum) in out_row.iter_mut().zip(sum_row) {
+            *o = sum + bias;
         }
         if relu6 {
             for o in out_row.iter_mut() {
                 *o = o.clamp(0.0, 6.0);
             }
         }
+    }
+}
+
+/// Copies the input row `values` into padded row `row` at stride 2, two input columns at a
+/// time: one to each column phase.
+#[inline(always)]
+fn scatter_pairs(values: &[f32], row: usize, g: &PlaneGeometry, padded: &mut [f32]) {
+    // An input column at an odd padded column comes first when the left padding is odd.
+    let lead = g.pad_left % 2;
+    if lead == 1 {
+        if let Some(&value) = values.first() {
+            padded[g.padded_offset(row, g.pad_left)] = value;
+        }
+    }
+    let Some(rest) = values.get(lead..) else {
+        return;
+    };
+    // Padded column `pad_left + lead` is even, so pairs start there. The odd column phase
+    // follows the even one in the buffer.
+    let even_start = g.padded_offset(row, g.pad_left + lead);
+    let odd_start = g.padded_offset(row, g.pad_left + lead + 1);
+    let pairs = rest.len() / 2;
+    let (low, high) = padded.split_at_mut(odd_start);
+    let even = &mut low[even_start..even_start + pairs];
+    let odd = &mut high[..pairs];
+    for ((e, o), pair) in even
+        .iter_mut()
+        .zip(odd.iter_mut())
+        .zip(rest.chunks_exact(2))
+    {
+        *e = pair[0];
+        *o = pair[1];
+    }
+    if rest.len() % 2 == 1 {
+        padded[even_start + pairs] = rest[rest.len() - 1];
     }
 }
 
@@ -308,6 +434,9 @@ mod tests {
             (2, 3, 13, 12, 5, 2),
             (1, 2, 1, 1, 5, 2),
             (1, 2, 2, 3, 5, 1),
+            (1, 2, 8, 8, 1, 2),
+            (1, 2, 7, 8, 3, 3),
+            (2, 3, 16, 15, 5, 2),
         ];
         for (b, c, h, w, k, stride) in cases {
             let x = random_tensor(&mut rng, &[b, c, h, w]);

@@ -3,6 +3,7 @@
 
 use candle_core::{DType, Result, Tensor};
 
+use super::bias::add_channel_bias;
 use super::coupling::Subnet;
 use super::param::{ParamInit, ParamSource};
 use super::unfold::unfold;
@@ -32,8 +33,7 @@ pub fn conv2d_same(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor>
         .transpose(1, 2)?
         .reshape((c_out, k * k * c_in))?;
     let y = matrix.broadcast_left(b)?.matmul(&columns)?; // (b, c_out, h*w)
-    y.broadcast_add(&bias.reshape((1, c_out, 1))?)?
-        .reshape((b, c_out, h, w))
+    add_channel_bias(&y, bias)?.reshape((b, c_out, h, w))
 }
 
 /// Builds the same columns as [`unfold`] from candle operations, which run on every device.
@@ -191,6 +191,44 @@ mod tests {
         assert!(fast_grad.iter().any(|&v| v != 0.0));
         for (a, b) in fast_grad.iter().zip(&reference_grad) {
             assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn unfold_fold_small_maps() {
+        // Maps smaller than the kernel included, where some taps lie outside for every cell.
+        for (shape, k) in [
+            ([1, 1, 1, 1], 3),
+            ([1, 2, 1, 1], 5),
+            ([1, 2, 2, 3], 5),
+            ([2, 3, 3, 2], 3),
+            ([1, 2, 6, 7], 5),
+        ] {
+            let x = candle_core::Var::from_tensor(&ramp(&shape, 2.0).to_dtype(DType::F64).unwrap())
+                .unwrap();
+            let fast = unfold(&x, k).unwrap();
+            let reference = unfold_with_tensor_ops(&x, k).unwrap();
+            assert_eq!(
+                fast.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+                reference.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+                "unfold of {shape:?} with kernel {k}"
+            );
+
+            let g = ramp(fast.dims(), 1.0).to_dtype(DType::F64).unwrap();
+            let grad_of = |columns: &Tensor| {
+                let loss = (columns * &g).unwrap().sum_all().unwrap();
+                let grads = loss.backward().unwrap();
+                let grad = grads.get(&x).unwrap().flatten_all().unwrap();
+                grad.to_vec1::<f64>().unwrap()
+            };
+            let fast_grad = grad_of(&fast);
+            let reference_grad = grad_of(&reference);
+            for (a, b) in fast_grad.iter().zip(&reference_grad) {
+                assert!(
+                    (a - b).abs() < 1e-12,
+                    "fold of {shape:?} with kernel {k}: {a} vs {b}"
+                );
+            }
         }
     }
 

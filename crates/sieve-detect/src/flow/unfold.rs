@@ -47,9 +47,16 @@ fn contiguous_slice<'a, T: WithDType>(
     }
 }
 
-/// Source offset of output `o` along one side for kernel tap `d`: `o + d - pad`, if inside.
-fn source(o: usize, d: usize, pad: usize, len: usize) -> Option<usize> {
-    (o + d).checked_sub(pad).filter(|&s| s < len)
+/// Range of outputs `o` along a side of `len` cells whose source `o + d - pad` for kernel tap
+/// `d` lies inside the side. Empty when the tap lies outside for every output.
+fn inside(d: usize, pad: usize, len: usize) -> std::ops::Range<usize> {
+    let start = pad.saturating_sub(d);
+    let end = (len + pad).saturating_sub(d).min(len);
+    if start < end {
+        start..end
+    } else {
+        0..0
+    }
 }
 
 fn unfold_values<T: WithDType>(
@@ -67,15 +74,16 @@ fn unfold_values<T: WithDType>(
             let tap = row_index % (k * k * c);
             let (dy, dx, channel) = (tap / (k * c), (tap / c) % k, tap % c);
             let source_plane = &input[(image * c + channel) * plane..][..plane];
-            for y in 0..h {
-                let Some(sy) = source(y, dy, pad, h) else {
-                    continue;
-                };
-                for x in 0..w {
-                    if let Some(sx) = source(x, dx, pad, w) {
-                        row[y * w + x] = source_plane[sy * w + sx];
-                    }
-                }
+            let columns = inside(dx, pad, w);
+            if columns.is_empty() {
+                return;
+            }
+            // `columns.start + dx >= pad` by the choice of the range.
+            let shift = columns.start + dx - pad;
+            for y in inside(dy, pad, h) {
+                let source_row = &source_plane[(y + dy - pad) * w..][..w];
+                row[y * w + columns.start..y * w + columns.end]
+                    .copy_from_slice(&source_row[shift..shift + columns.len()]);
             }
         });
     out
@@ -97,14 +105,16 @@ fn fold_values<T: WithDType>(
                 for dx in 0..k {
                     let row = (image * k * k + dy * k + dx) * c + channel;
                     let column = &columns[row * plane..][..plane];
-                    for y in 0..h {
-                        let Some(sy) = source(y, dy, pad, h) else {
-                            continue;
-                        };
-                        for x in 0..w {
-                            if let Some(sx) = source(x, dx, pad, w) {
-                                target[sy * w + sx] += column[y * w + x];
-                            }
+                    let xs = inside(dx, pad, w);
+                    if xs.is_empty() {
+                        continue;
+                    }
+                    let shift = xs.start + dx - pad;
+                    for y in inside(dy, pad, h) {
+                        let target_row = &mut target[(y + dy - pad) * w..][..w];
+                        let source = &column[y * w + xs.start..y * w + xs.end];
+                        for (t, &v) in target_row[shift..shift + xs.len()].iter_mut().zip(source) {
+                            *t += v;
                         }
                     }
                 }
