@@ -14,13 +14,16 @@ import sys
 from pathlib import Path
 
 
-def criterion_seconds(root, bench_id):
-    """Return the median time per iteration of a criterion benchmark, in seconds, or None."""
-    path = Path(root) / bench_id / "new" / "estimates.json"
-    if not path.is_file():
-        return None
-    estimates = json.loads(path.read_text())
-    return estimates["median"]["point_estimate"] * 1e-9
+def criterion_seconds(roots, bench_id):
+    """Return the median time per iteration of a criterion benchmark, in seconds, or None.
+
+    `roots` are criterion output folders, searched in order."""
+    for root in roots:
+        path = Path(root) / bench_id / "new" / "estimates.json"
+        if path.is_file():
+            estimates = json.loads(path.read_text())
+            return estimates["median"]["point_estimate"] * 1e-9
+    return None
 
 
 def load_json(folder, name):
@@ -165,8 +168,8 @@ def build_rows(crit, peers, pipeline):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--criterion", default="target/criterion",
-                        help="criterion's output folder")
+    parser.add_argument("--criterion", nargs="+", default=["target/criterion"],
+                        help="criterion's output folders, searched in order")
     parser.add_argument("--peers", required=True, help="PEERS_ROOT/results of the peer scripts")
     parser.add_argument("--pipeline", help="report.json of a `sieve run` on magnetic_tile")
     args = parser.parse_args(argv)

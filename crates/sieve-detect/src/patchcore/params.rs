@@ -156,7 +156,12 @@ mod tests {
 
     #[test]
     fn coreset_size_rounds_up() {
-        let valid = PatchCoreParams::default().check().unwrap();
+        let valid = PatchCoreParams {
+            coreset_ratio: 0.01,
+            ..PatchCoreParams::default()
+        }
+        .check()
+        .unwrap();
         assert_eq!(valid.coreset_size(731_136), 7_312);
         assert_eq!(valid.coreset_size(50), 1);
         assert_eq!(valid.coreset_size(0), 1);
