@@ -103,6 +103,8 @@ impl FalseAlarmFilter {
     /// suppressed ones toward the background level.
     pub fn apply(&self, map: &AnomalyMap, image: &Rgb32FImage) -> Filtered {
         let t = self.thresholds.pixel;
+        // Copying the map first leaves it in cache for the labelling pass that follows.
+        let mut filtered = map.clone();
         let (labels, found) = candidates(map, image, t, &self.describe);
         let judged: Vec<JudgedCandidate> = found
             .into_iter()
@@ -120,11 +122,11 @@ impl FalseAlarmFilter {
             .filter(|c| c.judgement.suppressed)
             .map(|c| Suppression {
                 label: c.candidate.label,
+                bbox: c.candidate.bbox,
                 peak: c.candidate.descriptor.get(Attribute::PeakScore) as f32,
                 probability: c.judgement.probability.unwrap_or(0.0),
             })
             .collect();
-        let mut filtered = map.clone();
         suppress(
             &mut filtered,
             &labels,
