@@ -117,6 +117,21 @@ pub fn label_components(map: &AnomalyMap, t: f32) -> Components {
     })
 }
 
+/// Labels the components of the pixels scoring at least `t` as [`label_components`] does, and
+/// copies `map` in the same pass, which reads each row once while it is in cache.
+pub(crate) fn label_components_and_copy(map: &AnomalyMap, t: f32) -> (Components, AnomalyMap) {
+    let mut copy = Vec::with_capacity(map.data.len());
+    let components = label_rows(map.width, map.height, |y, runs| {
+        let row = &map.data[y * map.width..(y + 1) * map.width];
+        copy.extend_from_slice(row);
+        push_runs(row, y, |&a| a >= t, runs)
+    });
+    (
+        components,
+        AnomalyMap::from_vec(map.width, map.height, copy),
+    )
+}
+
 impl Labels {
     /// Splits the labelled pixels into maximal runs of one label, in raster order.
     pub fn runs(&self) -> Vec<Run> {
@@ -342,6 +357,10 @@ mod tests {
             let map = AnomalyMap::from_vec(width, 5, scores);
             let components = label_components(&map, t);
             let labels = label(&threshold(&map, t));
+            let (copied_components, copy) = label_components_and_copy(&map, t);
+            prop_assert_eq!(&copied_components, &components);
+            prop_assert_eq!(copy.data.len(), map.data.len());
+            prop_assert!(copy.data.iter().zip(&map.data).all(|(a, b)| a.to_bits() == b.to_bits()));
             prop_assert_eq!(&components.runs, &labels.runs());
             prop_assert_eq!(components.labels, labels);
         }

@@ -12,4 +12,5 @@ pub use attribute::Attribute;
 pub use describe::{candidates, describe, describe_components, DescribeParams};
 pub use descriptor::{BBox, Candidate, Descriptor};
 pub(crate) use dilation::RegionDilation;
+pub(crate) use label::label_components_and_copy;
 pub use label::{label, label_components, threshold, Components, Labels, Run};
