@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::sweep::{score_key, SortedScores};
 use super::{LabelClass, MetricError};
+use crate::pages::advise_huge_pages;
 use crate::regions::label;
 use crate::{AnomalyMap, Mask};
 
@@ -88,8 +89,12 @@ impl LabelledPixels {
     ) -> Result<Self, MetricError> {
         check_images(maps, masks, metric)?;
 
-        let mut positives: Vec<u64> = Vec::new();
-        let mut negatives: Vec<u32> = Vec::new();
+        let defect_pixels: usize = masks.iter().map(|mask| mask.count()).sum();
+        let pixels: usize = masks.iter().map(|mask| mask.data.len()).sum();
+        let mut positives: Vec<u64> = Vec::with_capacity(defect_pixels);
+        let mut negatives: Vec<u32> = Vec::with_capacity(pixels - defect_pixels);
+        advise_huge_pages(&positives);
+        advise_huge_pages(&negatives);
         let mut inverse_sizes: Vec<f64> = Vec::new();
         for (map, mask) in maps.iter().zip(masks) {
             let first_region = inverse_sizes.len();

@@ -6,6 +6,7 @@
 //! the same size while it runs.
 
 use super::{LabelClass, MetricError};
+use crate::pages::advise_huge_pages;
 
 /// Bits of one radix sort digit: 2,048 buckets, whose counters stay in the L1 or L2 cache.
 const DIGIT_BITS: u32 = 11;
@@ -86,6 +87,7 @@ pub(crate) fn radix_sort<P: Keyed>(items: &mut Vec<P>) {
     }
 
     let mut scratch = vec![P::default(); items.len()];
+    advise_huge_pages(&scratch);
     for (d, count) in counts.iter().enumerate() {
         // A digit shared by every item leaves the order as it is.
         if count.contains(&items.len()) {
@@ -167,6 +169,8 @@ impl SortedScores<u32> {
         let positive_count = labels.iter().filter(|&&label| label).count();
         let mut positives = Vec::with_capacity(positive_count);
         let mut negatives = Vec::with_capacity(labels.len() - positive_count);
+        advise_huge_pages(&positives);
+        advise_huge_pages(&negatives);
         for (&score, &label) in scores.iter().zip(labels) {
             if label {
                 positives.push(score_key(score));

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::map::{AnomalyMap, Mask};
+use crate::pages::advise_huge_pages;
 
 /// Pixels tested together when skipping a stretch of off pixels. A whole chunk is tested
 /// without branches, which the compiler vectorises.
@@ -121,6 +122,7 @@ pub fn label_components(map: &AnomalyMap, t: f32) -> Components {
 /// copies `map` in the same pass, which reads each row once while it is in cache.
 pub(crate) fn label_components_and_copy(map: &AnomalyMap, t: f32) -> (Components, AnomalyMap) {
     let mut copy = Vec::with_capacity(map.data.len());
+    advise_huge_pages(&copy);
     let components = label_rows(map.width, map.height, |y, runs| {
         let row = &map.data[y * map.width..(y + 1) * map.width];
         copy.extend_from_slice(row);
@@ -257,6 +259,7 @@ fn label_rows(
     // Second pass: number the sets in raster order of their first pixel, which is the first
     // pixel of their first run, and write each run's final label.
     let mut labels = vec![0u32; pixels];
+    advise_huge_pages(&labels);
     let mut final_label = vec![0u32; parent.len()];
     let mut count = 0u32;
     for run in runs.iter_mut() {
