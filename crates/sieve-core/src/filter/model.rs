@@ -7,7 +7,9 @@ use crate::filter::envelope::Envelope;
 use crate::filter::suppress::{suppress, Suppression};
 use crate::filter::thresholds::Thresholds;
 use crate::map::AnomalyMap;
-use crate::regions::{candidates, Attribute, Candidate, DescribeParams, Labels};
+use crate::regions::{
+    describe_components, label_components_and_copy, Attribute, Candidate, DescribeParams, Labels,
+};
 use crate::svm::FalseAlarmSvm;
 
 /// The filter's verdict on one candidate.
@@ -103,7 +105,9 @@ impl FalseAlarmFilter {
     /// suppressed ones toward the background level.
     pub fn apply(&self, map: &AnomalyMap, image: &Rgb32FImage) -> Filtered {
         let t = self.thresholds.pixel;
-        let (labels, found) = candidates(map, image, t, &self.describe);
+        let (components, mut filtered) = label_components_and_copy(map, t);
+        let found = describe_components(&components, map, image, &self.describe);
+        let labels = components.labels;
         let judged: Vec<JudgedCandidate> = found
             .into_iter()
             .map(|candidate| {
@@ -120,11 +124,11 @@ impl FalseAlarmFilter {
             .filter(|c| c.judgement.suppressed)
             .map(|c| Suppression {
                 label: c.candidate.label,
+                bbox: c.candidate.bbox,
                 peak: c.candidate.descriptor.get(Attribute::PeakScore) as f32,
                 probability: c.judgement.probability.unwrap_or(0.0),
             })
             .collect();
-        let mut filtered = map.clone();
         suppress(
             &mut filtered,
             &labels,

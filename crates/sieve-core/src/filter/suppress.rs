@@ -6,12 +6,14 @@
 //! and drops deeper the surer the classifier is. Pixels already below `b` are left alone.
 
 use crate::map::AnomalyMap;
-use crate::regions::Labels;
+use crate::regions::{BBox, Labels, RegionDilation};
 
-/// One region to suppress: its label in `Labels`, its peak score and its false-alarm probability.
+/// One region to suppress: its label in `Labels`, its bounding box, its peak score and its
+/// false-alarm probability.
 #[derive(Debug, Clone, Copy)]
 pub struct Suppression {
     pub label: u32,
+    pub bbox: BBox,
     pub peak: f32,
     pub probability: f64,
 }
@@ -25,7 +27,9 @@ pub fn scale_factor(p: f64, t: f32, b: f32, peak: f32) -> f32 {
     (((1.0 - p) as f32) * (t - b) / span).clamp(0.0, 1.0)
 }
 
-/// Lowers the regions in `suppressions` in place. `labels` are the components of `map >= t`.
+/// Lowers the regions in `suppressions` in place, one after another. `labels` are the
+/// components of `map >= t`, and each suppression's `bbox` must be the bounding box of its
+/// label there.
 pub fn suppress(
     map: &mut AnomalyMap,
     labels: &Labels,
@@ -34,74 +38,50 @@ pub fn suppress(
     b: f32,
     grow: usize,
 ) {
-    if suppressions.is_empty() {
-        return;
-    }
-    let (w, h) = (map.width, map.height);
-    // Bounding boxes of the suppressed labels, to keep the grown pass local.
+    let mut dilation = RegionDilation::default();
     for s in suppressions {
         let f = scale_factor(s.probability, t, b, s.peak);
-        let Some((x0, y0, x1, y1)) = label_bounds(labels, s.label) else {
-            continue;
-        };
-        let gx0 = x0.saturating_sub(grow);
-        let gy0 = y0.saturating_sub(grow);
-        let gx1 = (x1 + grow).min(w - 1);
-        let gy1 = (y1 + grow).min(h - 1);
-
-        for y in gy0..=gy1 {
-            for x in gx0..=gx1 {
-                let own = labels.labels[y * w + x];
-                let take = if own == s.label {
-                    true
-                } else if own == 0 {
-                    near_label(labels, s.label, x, y, grow)
-                } else {
-                    false
-                };
-                if !take {
+        // The region and every pixel within `grow` of it, except the pixels of other
+        // candidates.
+        dilation.visit_label(labels, s.label, s.bbox, grow, false, |y, x0, x1| {
+            let row = y * labels.width;
+            for i in row + x0..row + x1 {
+                let own = labels.labels[i];
+                if own != s.label && own != 0 {
                     continue;
                 }
-                let v = &mut map.data[y * w + x];
+                let v = &mut map.data[i];
                 if *v > b {
                     *v = b + f * (*v - b);
                 }
             }
-        }
-    }
-}
-
-/// Inclusive bounds `(x0, y0, x1, y1)` of a label, or `None` when absent.
-fn label_bounds(labels: &Labels, label: u32) -> Option<(usize, usize, usize, usize)> {
-    let w = labels.width;
-    let mut bounds: Option<(usize, usize, usize, usize)> = None;
-    for (i, &l) in labels.labels.iter().enumerate() {
-        if l != label {
-            continue;
-        }
-        let (x, y) = (i % w, i / w);
-        bounds = Some(match bounds {
-            None => (x, y, x, y),
-            Some((a, b, c, d)) => (a.min(x), b.min(y), c.max(x), d.max(y)),
         });
     }
-    bounds
-}
-
-/// Returns whether a pixel of `label` lies within Chebyshev distance `grow` of `(x, y)`.
-fn near_label(labels: &Labels, label: u32, x: usize, y: usize, grow: usize) -> bool {
-    let w = labels.width;
-    let y0 = y.saturating_sub(grow);
-    let y1 = (y + grow).min(labels.height - 1);
-    let x0 = x.saturating_sub(grow);
-    let x1 = (x + grow).min(w - 1);
-    (y0..=y1).any(|yy| labels.labels[yy * w + x0..=yy * w + x1].contains(&label))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::regions::{label, threshold};
+    use proptest::prelude::*;
+
+    /// Bounding box of `label`, found by scanning every pixel.
+    fn bounds(labels: &Labels, label: u32) -> BBox {
+        let pixels: Vec<(usize, usize)> = (0..labels.height)
+            .flat_map(|y| (0..labels.width).map(move |x| (x, y)))
+            .filter(|&(x, y)| labels.get(x, y) == label)
+            .collect();
+        let x0 = pixels.iter().map(|p| p.0).min().unwrap();
+        let x1 = pixels.iter().map(|p| p.0).max().unwrap();
+        let y0 = pixels.iter().map(|p| p.1).min().unwrap();
+        let y1 = pixels.iter().map(|p| p.1).max().unwrap();
+        BBox {
+            x: x0,
+            y: y0,
+            width: x1 - x0 + 1,
+            height: y1 - y0 + 1,
+        }
+    }
 
     #[test]
     fn scale_factor_hand_values() {
@@ -126,6 +106,7 @@ mod tests {
             &labels,
             &[Suppression {
                 label: first,
+                bbox: bounds(&labels, first),
                 peak: 2.0,
                 probability: 0.95,
             }],
@@ -146,5 +127,66 @@ mod tests {
         assert_eq!(map.data[0], 0.1, "below background untouched");
         assert_eq!(map.data[5], 0.05, "below background untouched");
         assert_eq!(map.data[6], 1.2, "other candidate untouched");
+    }
+
+    /// Lowers the regions by testing every pixel of the map against every suppression, with
+    /// the Chebyshev distance to the region taken by looking around the pixel.
+    fn suppress_by_scanning(
+        map: &mut AnomalyMap,
+        labels: &Labels,
+        suppressions: &[Suppression],
+        t: f32,
+        b: f32,
+        grow: usize,
+    ) {
+        let (w, h) = (labels.width, labels.height);
+        for s in suppressions {
+            let f = scale_factor(s.probability, t, b, s.peak);
+            for y in 0..h {
+                for x in 0..w {
+                    let own = labels.get(x, y);
+                    let near = (y.saturating_sub(grow)..(y + grow + 1).min(h)).any(|yy| {
+                        (x.saturating_sub(grow)..(x + grow + 1).min(w))
+                            .any(|xx| labels.get(xx, yy) == s.label)
+                    });
+                    if own == s.label || (own == 0 && near) {
+                        let v = &mut map.data[y * w + x];
+                        if *v > b {
+                            *v = b + f * (*v - b);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn suppress_matches_pixel_scan(
+            (width, height, scores) in (1usize..24, 1usize..16).prop_flat_map(|(w, h)| {
+                (Just(w), Just(h), proptest::collection::vec(0.0f32..2.0, w * h))
+            }),
+            chosen in proptest::collection::vec(proptest::bool::ANY, 8),
+            grow in 0usize..4,
+        ) {
+            let (t, b) = (1.2, 0.4);
+            let map = AnomalyMap::from_vec(width, height, scores);
+            let labels = label(&threshold(&map, t));
+            let suppressions: Vec<Suppression> = (1..=labels.count)
+                .filter(|&l| chosen[l as usize % chosen.len()])
+                .map(|l| Suppression {
+                    label: l,
+                    bbox: bounds(&labels, l),
+                    peak: 1.9,
+                    probability: 0.5 + 0.05 * f64::from(l % 9),
+                })
+                .collect();
+
+            let mut fast = map.clone();
+            suppress(&mut fast, &labels, &suppressions, t, b, grow);
+            let mut plain = map.clone();
+            suppress_by_scanning(&mut plain, &labels, &suppressions, t, b, grow);
+            prop_assert_eq!(fast, plain);
+        }
     }
 }

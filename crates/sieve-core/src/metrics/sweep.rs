@@ -1,11 +1,16 @@
 //! Sorted scores split by class, and a sweep over their distinct values from high to low.
 //!
 //! Scores are stored as order-preserving `u32` keys so that sorting needs no float comparison
-//! and memory stays at four bytes per score (eight for positives that carry a region id).
-
-use rayon::slice::ParallelSliceMut;
+//! and memory stays at four bytes per score (eight for positives that carry a region id). The
+//! keys are sorted with a least-significant-digit radix sort, which needs a second buffer of
+//! the same size while it runs.
 
 use super::{LabelClass, MetricError};
+use crate::pages::advise_huge_pages;
+
+/// Bits of one radix sort digit: 2,048 buckets, whose counters stay in the L1 or L2 cache.
+const DIGIT_BITS: u32 = 11;
+const BUCKETS: usize = 1 << DIGIT_BITS;
 
 /// Maps a finite score to a `u32` whose unsigned order is the float order.
 ///
@@ -30,20 +35,76 @@ pub(crate) fn key_score(key: u32) -> f32 {
 }
 
 /// A sorted entry of one class: a plain score key, or a key with a payload in the low bits.
-pub(crate) trait Keyed: Copy + Ord + Send {
+pub(crate) trait Keyed: Copy + Ord + Default {
+    /// Width of the entry in bits.
+    const BITS: u32;
+
     fn key(self) -> u32;
+
+    /// Returns the entry as an unsigned integer with the same order.
+    fn bits(self) -> u64;
 }
 
 impl Keyed for u32 {
+    const BITS: u32 = u32::BITS;
+
     fn key(self) -> u32 {
         self
+    }
+
+    fn bits(self) -> u64 {
+        u64::from(self)
     }
 }
 
 /// The key sits in the high 32 bits, so sorting the `u64` sorts by score first.
 impl Keyed for u64 {
+    const BITS: u32 = u64::BITS;
+
     fn key(self) -> u32 {
         (self >> 32) as u32
+    }
+
+    fn bits(self) -> u64 {
+        self
+    }
+}
+
+/// Sorts `items` ascending with a least-significant-digit radix sort on digits of
+/// [`DIGIT_BITS`] bits. One pass counts every digit, then each digit that differs between
+/// items takes one stable scatter pass into a second buffer. The result equals
+/// `sort_unstable`'s, because equal entries are indistinguishable.
+pub(crate) fn radix_sort<P: Keyed>(items: &mut Vec<P>) {
+    let digits = P::BITS.div_ceil(DIGIT_BITS) as usize;
+    let digit =
+        |item: P, d: usize| (item.bits() >> (d as u32 * DIGIT_BITS)) as usize & (BUCKETS - 1);
+
+    let mut counts = vec![[0usize; BUCKETS]; digits];
+    for &item in items.iter() {
+        for (d, count) in counts.iter_mut().enumerate() {
+            count[digit(item, d)] += 1;
+        }
+    }
+
+    let mut scratch = vec![P::default(); items.len()];
+    advise_huge_pages(&scratch);
+    for (d, count) in counts.iter().enumerate() {
+        // A digit shared by every item leaves the order as it is.
+        if count.contains(&items.len()) {
+            continue;
+        }
+        let mut next = [0usize; BUCKETS];
+        let mut start = 0;
+        for (next, &c) in next.iter_mut().zip(count) {
+            *next = start;
+            start += c;
+        }
+        for &item in items.iter() {
+            let bucket = digit(item, d);
+            scratch[next[bucket]] = item;
+            next[bucket] += 1;
+        }
+        std::mem::swap(items, &mut scratch);
     }
 }
 
@@ -54,10 +115,10 @@ pub(crate) struct SortedScores<P> {
 }
 
 impl<P: Keyed> SortedScores<P> {
-    /// Sorts both classes in place (in parallel) and wraps them.
+    /// Sorts both classes in place and wraps them.
     pub fn new(mut positives: Vec<P>, mut negatives: Vec<u32>) -> Self {
-        positives.par_sort_unstable();
-        negatives.par_sort_unstable();
+        radix_sort(&mut positives);
+        radix_sort(&mut negatives);
         Self {
             positives,
             negatives,
@@ -108,6 +169,8 @@ impl SortedScores<u32> {
         let positive_count = labels.iter().filter(|&&label| label).count();
         let mut positives = Vec::with_capacity(positive_count);
         let mut negatives = Vec::with_capacity(labels.len() - positive_count);
+        advise_huge_pages(&positives);
+        advise_huge_pages(&negatives);
         for (&score, &label) in scores.iter().zip(labels) {
             if label {
                 positives.push(score_key(score));
@@ -222,6 +285,40 @@ mod tests {
         }
         for score in scores {
             assert_eq!(key_score(score_key(score)), score);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn radix_sort_matches_sort_unstable_u32(
+            mut items in proptest::collection::vec(proptest::num::u32::ANY, 0..300),
+            high_bits in 0u32..4,
+        ) {
+            // Clearing high bits makes some digits equal in every item, so their passes are skipped.
+            let mask = u32::MAX >> (high_bits * 11).min(31);
+            items.iter_mut().for_each(|item| *item &= mask);
+            let mut expected = items.clone();
+            expected.sort_unstable();
+            radix_sort(&mut items);
+            proptest::prop_assert_eq!(items, expected);
+        }
+
+        #[test]
+        fn radix_sort_matches_sort_unstable_u64(
+            keys in proptest::collection::vec(0u32..50, 0..300),
+            regions in proptest::collection::vec(proptest::num::u64::ANY, 300),
+        ) {
+            // Keys in the high half and small region ids in the low half, as the PRO curve
+            // stores defect pixels, with many ties in the key.
+            let mut items: Vec<u64> = keys
+                .iter()
+                .zip(&regions)
+                .map(|(&key, &region)| (u64::from(key) << 32) | (region % 5000))
+                .collect();
+            let mut expected = items.clone();
+            expected.sort_unstable();
+            radix_sort(&mut items);
+            proptest::prop_assert_eq!(items, expected);
         }
     }
 

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::attribute::Attribute;
 use super::descriptor::{BBox, Candidate, Descriptor};
-use super::label::{label, threshold, Labels};
+use super::dilation::RegionDilation;
+use super::label::{label_components, Components, Labels, Run};
 use crate::imageio::luma;
 use crate::map::AnomalyMap;
 
@@ -89,6 +90,31 @@ pub fn describe(
     image: &Rgb32FImage,
     params: &DescribeParams,
 ) -> Vec<Candidate> {
+    describe_runs(labels, &labels.runs(), map, image, params)
+}
+
+/// Describes the regions of `components` as [`describe`] does, reading their pixels from the
+/// runs instead of scanning every label.
+///
+/// # Panics
+/// As [`describe`].
+pub fn describe_components(
+    components: &Components,
+    map: &AnomalyMap,
+    image: &Rgb32FImage,
+    params: &DescribeParams,
+) -> Vec<Candidate> {
+    describe_runs(&components.labels, &components.runs, map, image, params)
+}
+
+/// Describes the regions of `labels`, whose labelled pixels `runs` lists in raster order.
+fn describe_runs(
+    labels: &Labels,
+    runs: &[Run],
+    map: &AnomalyMap,
+    image: &Rgb32FImage,
+    params: &DescribeParams,
+) -> Vec<Candidate> {
     let (width, height) = (labels.width, labels.height);
     assert_eq!(
         (map.width, map.height),
@@ -108,23 +134,42 @@ pub fn describe(
     let mut sums = vec![RegionSums::default(); labels.count as usize];
     let pixels = image.as_raw();
 
-    for y in 0..height {
-        for x in 0..width {
-            let i = y * width + x;
-            let l = labels.labels[i];
-            if l == 0 {
-                continue;
-            }
-            let s = sums.get_mut(l as usize - 1).unwrap_or_else(|| {
+    // Runs in raster order visit each region's pixels in raster order, so the floating-point
+    // sums are the same as in a pixel-by-pixel scan.
+    for run in runs {
+        let l = run.label;
+        let s = sums
+            .get_mut((l as usize).wrapping_sub(1))
+            .unwrap_or_else(|| {
                 panic!(
-                    "label {l} at ({x}, {y}) exceeds the label count {}",
-                    labels.count
+                    "label {l} at ({}, {}) exceeds the label count {}",
+                    run.x0, run.y, labels.count
                 )
             });
-            accumulate(s, x, y, map.data[i], &pixels[3 * i..3 * i + 3]);
+        s.add_run_geometry(run.y, run.x0, run.x1);
+        let start = run.y * width;
+        for i in start + run.x0..start + run.x1 {
+            s.add_pixel_values(map.data[i], &pixels[3 * i..3 * i + 3]);
         }
     }
 
+    // The runs of each region, grouped by label, in raster order within each region.
+    let mut first_run = vec![0usize; sums.len() + 1];
+    for run in runs {
+        first_run[run.label as usize] += 1;
+    }
+    for k in 1..first_run.len() {
+        first_run[k] += first_run[k - 1];
+    }
+    let mut grouped = runs.to_vec();
+    let mut next = first_run.clone();
+    for run in runs {
+        let k = run.label as usize - 1;
+        grouped[next[k]] = *run;
+        next[k] += 1;
+    }
+
+    let mut dilation = RegionDilation::default();
     sums.iter()
         .enumerate()
         .filter(|(_, s)| s.area > 0)
@@ -138,7 +183,8 @@ pub fn describe(
             };
             let mut descriptor = region_descriptor(s, bbox, width, height);
             let inside_luma = descriptor.get(Attribute::MeanLuma);
-            let contrast = ring_mean_luma(labels, image, label, bbox, params.ring_width)
+            let region_runs = &grouped[first_run[k]..first_run[k + 1]];
+            let contrast = ring_mean_luma(region_runs, image, params.ring_width, &mut dilation)
                 .map_or(0.0, |ring| inside_luma - ring);
             descriptor.set(Attribute::Contrast, contrast);
             Candidate {
@@ -182,29 +228,49 @@ pub fn candidates(
     t: f32,
     params: &DescribeParams,
 ) -> (Labels, Vec<Candidate>) {
-    let labels = label(&threshold(map, t));
-    let found = describe(&labels, map, image, params);
-    (labels, found)
+    let components = label_components(map, t);
+    let found = describe_components(&components, map, image, params);
+    (components.labels, found)
 }
 
-fn accumulate(s: &mut RegionSums, x: usize, y: usize, score: f32, rgb: &[f32]) {
-    let (xu, yu) = (x as u64, y as u64);
-    s.area += 1;
-    s.min_x = s.min_x.min(x);
-    s.max_x = s.max_x.max(x);
-    s.min_y = s.min_y.min(y);
-    s.max_y = s.max_y.max(y);
-    s.sum_x += xu;
-    s.sum_y += yu;
-    s.sum_xx += xu * xu;
-    s.sum_yy += yu * yu;
-    s.sum_xy += xu * yu;
-    s.peak_score = s.peak_score.max(score);
-    s.sum_score += score as f64;
-    for (sum, &c) in s.sum_rgb.iter_mut().zip(rgb) {
-        *sum += c as f64;
+impl RegionSums {
+    /// Adds the coordinates of the pixels `x0..x1` of row `y`, in closed form.
+    fn add_run_geometry(&mut self, y: usize, x0: usize, x1: usize) {
+        let (n, yu) = ((x1 - x0) as u64, y as u64);
+        let sum_x = sum_below(x1) - sum_below(x0);
+        self.area += n;
+        self.min_x = self.min_x.min(x0);
+        self.max_x = self.max_x.max(x1 - 1);
+        self.min_y = self.min_y.min(y);
+        self.max_y = self.max_y.max(y);
+        self.sum_x += sum_x;
+        self.sum_y += n * yu;
+        self.sum_xx += sum_of_squares_below(x1) - sum_of_squares_below(x0);
+        self.sum_yy += n * yu * yu;
+        self.sum_xy += sum_x * yu;
     }
-    s.sum_luma += luma([rgb[0], rgb[1], rgb[2]]) as f64;
+
+    /// Adds the score and colour of one pixel.
+    fn add_pixel_values(&mut self, score: f32, rgb: &[f32]) {
+        self.peak_score = self.peak_score.max(score);
+        self.sum_score += score as f64;
+        for (sum, &c) in self.sum_rgb.iter_mut().zip(rgb) {
+            *sum += c as f64;
+        }
+        self.sum_luma += luma([rgb[0], rgb[1], rgb[2]]) as f64;
+    }
+}
+
+/// Returns `0 + 1 + ... + (k - 1)`.
+fn sum_below(k: usize) -> u64 {
+    let k = k as u64;
+    k * k.saturating_sub(1) / 2
+}
+
+/// Returns `0^2 + 1^2 + ... + (k - 1)^2`.
+fn sum_of_squares_below(k: usize) -> u64 {
+    let k = k as u64;
+    k.saturating_sub(1) * k * (2 * k).saturating_sub(1) / 6
 }
 
 /// Builds every attribute except `contrast`, which is left at 0.
@@ -302,105 +368,38 @@ impl SecondMoments {
     }
 }
 
-/// Returns the mean luma of the pixels outside region `label` within Chebyshev distance
-/// `ring_width` of it, or `None` when there are none.
+/// Returns the mean luma of the pixels outside the region with runs `runs` within Chebyshev
+/// distance `ring_width` of it, or `None` when there are none. The pixels are summed in raster
+/// order. `dilation` contains reusable buffers.
 fn ring_mean_luma(
-    labels: &Labels,
+    runs: &[Run],
     image: &Rgb32FImage,
-    label: u32,
-    bbox: BBox,
     ring_width: usize,
+    dilation: &mut RegionDilation,
 ) -> Option<f64> {
     if ring_width == 0 {
         return None;
     }
 
-    // The window is the bounding box grown by the ring width, clipped to the image.
-    let x0 = bbox.x.saturating_sub(ring_width);
-    let y0 = bbox.y.saturating_sub(ring_width);
-    let x1 = (bbox.x + bbox.width + ring_width).min(labels.width);
-    let y1 = (bbox.y + bbox.height + ring_width).min(labels.height);
-    let (w, h) = (x1 - x0, y1 - y0);
-
-    let mut inside = vec![false; w * h];
-    for (wy, row) in inside.chunks_exact_mut(w).enumerate() {
-        let start = (y0 + wy) * labels.width + x0;
-        for (v, &l) in row.iter_mut().zip(&labels.labels[start..start + w]) {
-            *v = l == label;
-        }
-    }
-
-    // A square dilation is a dilation of each row followed by one of each column. The columns
-    // are dilated row by row with a running count of set pixels per column, so that every
-    // step reads whole rows.
-    let mut rows = vec![false; w * h];
-    for (src, out) in inside.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
-        dilate_row(src, out, ring_width);
-    }
-    let mut grown = vec![false; w * h];
-    let mut column_counts = vec![0u32; w];
-    for wy in 0..h + ring_width {
-        if wy < h {
-            for (count, &set) in column_counts.iter_mut().zip(&rows[wy * w..(wy + 1) * w]) {
-                *count += set as u32;
-            }
-        }
-        if wy > 2 * ring_width {
-            let leaving = wy - 2 * ring_width - 1;
-            for (count, &set) in column_counts
-                .iter_mut()
-                .zip(&rows[leaving * w..(leaving + 1) * w])
-            {
-                *count -= set as u32;
-            }
-        }
-        // The counts now cover rows `wy - 2 * ring_width ..= wy`, centred on `wy - ring_width`.
-        if wy >= ring_width {
-            let centre = wy - ring_width;
-            for (g, &count) in grown[centre * w..(centre + 1) * w]
-                .iter_mut()
-                .zip(&column_counts)
-            {
-                *g = count > 0;
-            }
-        }
-    }
-
+    let (width, height) = (image.width() as usize, image.height() as usize);
     let pixels = image.as_raw();
     let mut sum = 0.0f64;
     let mut count = 0u64;
-    for (k, (&g, &i)) in grown.iter().zip(&inside).enumerate() {
-        if g && !i {
-            let p = 3 * ((y0 + k / w) * labels.width + x0 + k % w);
+    dilation.visit(runs, ring_width, (width, height), true, |y, x0, x1| {
+        for i in y * width + x0..y * width + x1 {
+            let p = 3 * i;
             sum += luma([pixels[p], pixels[p + 1], pixels[p + 2]]) as f64;
-            count += 1;
         }
-    }
+        count += (x1 - x0) as u64;
+    });
     (count > 0).then(|| sum / count as f64)
-}
-
-/// Sets each `out[k]` within distance `radius` of a set `src[k']`.
-fn dilate_row(src: &[bool], out: &mut [bool], radius: usize) {
-    let mut last_on: Option<usize> = None;
-    for (k, (&set, o)) in src.iter().zip(out.iter_mut()).enumerate() {
-        if set {
-            last_on = Some(k);
-        }
-        *o = last_on.is_some_and(|on| k - on <= radius);
-    }
-    let mut next_on: Option<usize> = None;
-    for (k, (&set, o)) in src.iter().zip(out.iter_mut()).enumerate().rev() {
-        if set {
-            next_on = Some(k);
-        }
-        *o |= next_on.is_some_and(|on| on - k <= radius);
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::map::Mask;
+    use crate::regions::label;
     use crate::regions::reference::{arbitrary_mask, flood_fill_components};
     use image::Rgb;
     use proptest::prelude::*;
@@ -566,9 +565,9 @@ mod tests {
     fn moments_exact_far_from_origin() {
         let mut near = RegionSums::default();
         let mut far = RegionSums::default();
-        for (x, y) in [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (3, 2)] {
-            accumulate(&mut near, x, y, 0.0, &[0.0; 3]);
-            accumulate(&mut far, x + 16_000, y + 15_000, 0.0, &[0.0; 3]);
+        for (y, x0, x1) in [(0, 0, 3), (1, 0, 2), (2, 3, 4)] {
+            near.add_run_geometry(y, x0, x1);
+            far.add_run_geometry(y + 15_000, x0 + 16_000, x1 + 16_000);
         }
         let (a, b) = (
             SecondMoments::from_sums(&near),
@@ -577,6 +576,33 @@ mod tests {
         assert_eq!(a.var_x, b.var_x);
         assert_eq!(a.var_y, b.var_y);
         assert_eq!(a.cov_xy, b.cov_xy);
+    }
+
+    #[test]
+    fn run_geometry_matches_pixel_sums() {
+        for (y, x0, x1) in [(0, 0, 1), (3, 0, 7), (9, 5, 6), (12_000, 16_000, 16_383)] {
+            let mut by_run = RegionSums::default();
+            by_run.add_run_geometry(y, x0, x1);
+            let mut by_pixel = RegionSums::default();
+            for x in x0..x1 {
+                by_pixel.add_run_geometry(y, x, x + 1);
+            }
+            let (xs, yu) = ((x0 as u64..x1 as u64), y as u64);
+            assert_eq!(by_run.area, (x1 - x0) as u64);
+            assert_eq!(by_run.sum_x, xs.clone().sum::<u64>());
+            assert_eq!(by_run.sum_xx, xs.clone().map(|x| x * x).sum::<u64>());
+            assert_eq!(by_run.sum_xy, xs.map(|x| x * yu).sum::<u64>());
+            assert_eq!(by_run.sum_y, by_pixel.sum_y);
+            assert_eq!(by_run.sum_yy, by_pixel.sum_yy);
+            assert_eq!(
+                (by_run.min_x, by_run.max_x),
+                (by_pixel.min_x, by_pixel.max_x)
+            );
+            assert_eq!(
+                (by_run.min_y, by_run.max_y),
+                (by_pixel.min_y, by_pixel.max_y)
+            );
+        }
     }
 
     #[test]
@@ -697,7 +723,44 @@ mod tests {
         assert_eq!(params.ring_width, 5);
     }
 
+    /// Splits every labelled pixel into its own run, in raster order.
+    fn pixel_runs(labels: &Labels) -> Vec<Run> {
+        (0..labels.height)
+            .flat_map(|y| (0..labels.width).map(move |x| (x, y)))
+            .filter(|&(x, y)| labels.get(x, y) != 0)
+            .map(|(x, y)| Run {
+                y,
+                x0: x,
+                x1: x + 1,
+                label: labels.get(x, y),
+            })
+            .collect()
+    }
+
     proptest! {
+        #[test]
+        fn candidates_match_pixel_by_pixel_sums(
+            (width, scores, greys) in (1usize..40).prop_flat_map(|w| {
+                (
+                    Just(w),
+                    proptest::collection::vec(0.0f32..1.0, w * 6),
+                    proptest::collection::vec(0.0f32..1.0, w * 6),
+                )
+            }),
+        ) {
+            let map = AnomalyMap::from_vec(width, 6, scores);
+            let image = Rgb32FImage::from_fn(width as u32, 6, |x, y| {
+                let g = greys[y as usize * width + x as usize];
+                Rgb([g, 1.0 - g, 0.5 * g])
+            });
+            let params = DescribeParams { ring_width: 2 };
+
+            let (labels, found) = candidates(&map, &image, 0.6, &params);
+            let by_pixel = describe_runs(&labels, &pixel_runs(&labels), &map, &image, &params);
+            prop_assert_eq!(&found, &by_pixel);
+            prop_assert_eq!(found, describe(&labels, &map, &image, &params));
+        }
+
         #[test]
         fn geometry_matches_flood_fill(mask in arbitrary_mask()) {
             let found = describe_mask(&mask);

@@ -1,10 +1,15 @@
-//! Thresholding an anomaly map and labelling the 8-connected components of the mask, with a
-//! two-pass union-find (Rosenfeld and Pfaltz, "Sequential operations in digital picture
-//! processing", JACM 1966).
+//! Thresholding an anomaly map and labelling the 8-connected components of the mask. The
+//! labeller finds the runs of on pixels of each row in one pass, joins touching runs of
+//! neighbouring rows with a union-find, and then writes each run's final label.
 
 use serde::{Deserialize, Serialize};
 
 use crate::map::{AnomalyMap, Mask};
+use crate::pages::advise_huge_pages;
+
+/// Pixels tested together when skipping a stretch of off pixels. A whole chunk is tested
+/// without branches, which the compiler vectorises.
+const SKIP_CHUNK: usize = 32;
 
 /// Component labels of a mask, `(height, width)` row-major: 0 is background, and components are
 /// numbered `1..=count` in raster order of their first pixel.
@@ -68,82 +73,214 @@ pub fn threshold(map: &AnomalyMap, t: f32) -> Mask {
 /// # Panics
 /// Panics when the mask has `u32::MAX` pixels or more.
 pub fn label(mask: &Mask) -> Labels {
-    let (width, height) = (mask.width, mask.height);
+    label_rows(mask.width, mask.height, |y, runs| {
+        push_runs(
+            &mask.data[y * mask.width..(y + 1) * mask.width],
+            y,
+            |&on| on,
+            runs,
+        )
+    })
+    .labels
+}
+
+/// A run of pixels `x0..x1` in row `y` that all carry `label`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run {
+    pub y: usize,
+    pub x0: usize,
+    pub x1: usize,
+    pub label: u32,
+}
+
+/// The 8-connected components of a mask, as dense labels and as the runs they are made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Components {
+    pub labels: Labels,
+    /// Every labelled pixel in maximal runs, in raster order.
+    pub runs: Vec<Run>,
+}
+
+/// Labels the 8-connected components of the pixels scoring at least `t`. The labels are those
+/// of `label(&threshold(map, t))`, found without building the mask. Pixels with a NaN score
+/// stay off.
+///
+/// # Panics
+/// Panics when the map has `u32::MAX` pixels or more.
+pub fn label_components(map: &AnomalyMap, t: f32) -> Components {
+    label_rows(map.width, map.height, |y, runs| {
+        push_runs(
+            &map.data[y * map.width..(y + 1) * map.width],
+            y,
+            |&a| a >= t,
+            runs,
+        )
+    })
+}
+
+/// Labels the components of the pixels scoring at least `t` as [`label_components`] does, and
+/// copies `map` in the same pass, which reads each row once while it is in cache.
+pub(crate) fn label_components_and_copy(map: &AnomalyMap, t: f32) -> (Components, AnomalyMap) {
+    let mut copy = Vec::with_capacity(map.data.len());
+    advise_huge_pages(&copy);
+    let components = label_rows(map.width, map.height, |y, runs| {
+        let row = &map.data[y * map.width..(y + 1) * map.width];
+        copy.extend_from_slice(row);
+        push_runs(row, y, |&a| a >= t, runs)
+    });
+    (
+        components,
+        AnomalyMap::from_vec(map.width, map.height, copy),
+    )
+}
+
+impl Labels {
+    /// Splits the labelled pixels into maximal runs of one label, in raster order.
+    pub fn runs(&self) -> Vec<Run> {
+        let mut runs = Vec::new();
+        for (y, row) in self.labels.chunks_exact(self.width.max(1)).enumerate() {
+            let mut x = 0;
+            while x < row.len() {
+                x += skip_chunks(&row[x..], |&l| l != 0);
+                while x < row.len() && row[x] == 0 {
+                    x += 1;
+                }
+                if x == row.len() {
+                    break;
+                }
+                let (x0, label) = (x, row[x]);
+                while x < row.len() && row[x] == label {
+                    x += 1;
+                }
+                runs.push(Run {
+                    y,
+                    x0,
+                    x1: x,
+                    label,
+                });
+            }
+        }
+        runs
+    }
+}
+
+/// Returns how many leading elements of `row` lie in whole chunks of [`SKIP_CHUNK`] elements
+/// none of which is `on`. Each chunk is tested without branches, which the compiler
+/// vectorises.
+fn skip_chunks<T>(row: &[T], on: impl Fn(&T) -> bool) -> usize {
+    row.chunks_exact(SKIP_CHUNK)
+        .take_while(|chunk| !chunk.iter().fold(false, |any, value| any | on(value)))
+        .count()
+        * SKIP_CHUNK
+}
+
+/// Appends the runs of on pixels of `row` (row `y` of the grid), left to right.
+fn push_runs<T>(row: &[T], y: usize, on: impl Fn(&T) -> bool, runs: &mut Vec<Run>) {
+    let width = row.len();
+    let mut x = 0;
+    while x < width {
+        // After the skipped chunks, the scan stops inside the first chunk with an on pixel, or
+        // runs through the last, partial chunk.
+        x += skip_chunks(&row[x..], &on);
+        while x < width && !on(&row[x]) {
+            x += 1;
+        }
+        if x == width {
+            break;
+        }
+
+        let x0 = x;
+        while x < width && on(&row[x]) {
+            x += 1;
+        }
+        runs.push(Run {
+            y,
+            x0,
+            x1: x,
+            label: 0,
+        });
+    }
+}
+
+/// Labels a `width`x`height` grid whose runs of on pixels `push_row_runs(y, runs)` appends, row
+/// by row. The runs it appends carry no label yet.
+fn label_rows(
+    width: usize,
+    height: usize,
+    mut push_row_runs: impl FnMut(usize, &mut Vec<Run>),
+) -> Components {
+    let pixels = width * height;
     assert!(
-        mask.data.len() < u32::MAX as usize,
+        pixels < u32::MAX as usize,
         "mask of {width}x{height} pixels is too large to label; labels are u32"
     );
 
-    let mut provisional = vec![0u32; mask.data.len()];
+    let mut runs: Vec<Run> = Vec::new();
     // Union-find forest over provisional labels: `parent[k]` is the parent of label k, and
     // entry 0 is the background.
     let mut parent: Vec<u32> = vec![0];
 
-    // First pass: give each pixel the smallest label among its already visited neighbours
-    // (west, north-west, north, north-east) and record which labels touch.
+    // First pass: find the runs of each row and join each run to the runs of the row above that
+    // touch it, including diagonally: run `[a0, a1)` touches `[b0, b1)` when `b0 <= a1` and
+    // `b1 >= a0`.
+    let mut previous = 0..0;
     for y in 0..height {
-        let row = y * width;
-        for x in 0..width {
-            if !mask.data[row + x] {
-                continue;
+        let start = runs.len();
+        push_row_runs(y, &mut runs);
+        let current = start..runs.len();
+
+        let mut first_above = previous.start;
+        for r in current.clone() {
+            let (x0, x1) = (runs[r].x0, runs[r].x1);
+            // Runs above that end left of this run end left of every later run too.
+            while first_above < previous.end && runs[first_above].x1 < x0 {
+                first_above += 1;
             }
-            let north = |dx: isize| -> u32 {
-                let nx = x as isize + dx;
-                if y == 0 || nx < 0 || nx as usize >= width {
-                    0
+            let mut assigned = 0;
+            let mut above = first_above;
+            while above < previous.end && runs[above].x0 <= x1 {
+                let l = runs[above].label;
+                if assigned == 0 {
+                    assigned = l;
                 } else {
-                    provisional[row - width + nx as usize]
+                    union(&mut parent, assigned, l);
                 }
-            };
-            let n = north(0);
-            let assigned = if n != 0 {
-                // The north pixel touches the west, north-west and north-east ones, so they
-                // already share its set.
-                n
-            } else {
-                let w = if x > 0 { provisional[row + x - 1] } else { 0 };
-                let nw = north(-1);
-                let ne = north(1);
-                let first = [w, nw, ne].into_iter().find(|&l| l != 0);
-                match first {
-                    None => {
-                        let fresh = parent.len() as u32;
-                        parent.push(fresh);
-                        fresh
-                    }
-                    Some(l) => {
-                        if ne != 0 {
-                            union(&mut parent, l, ne);
-                        }
-                        l
-                    }
-                }
-            };
-            provisional[row + x] = assigned;
+                above += 1;
+            }
+            if assigned == 0 {
+                assigned = parent.len() as u32;
+                parent.push(assigned);
+            }
+            runs[r].label = assigned;
         }
+        previous = current;
     }
 
-    // Second pass: replace each provisional label by its set's final label, numbering sets in
-    // raster order of their first pixel.
+    // Second pass: number the sets in raster order of their first pixel, which is the first
+    // pixel of their first run, and write each run's final label.
+    let mut labels = vec![0u32; pixels];
+    advise_huge_pages(&labels);
     let mut final_label = vec![0u32; parent.len()];
     let mut count = 0u32;
-    for l in provisional.iter_mut() {
-        if *l == 0 {
-            continue;
-        }
-        let root = find(&mut parent, *l) as usize;
+    for run in runs.iter_mut() {
+        let root = find(&mut parent, run.label) as usize;
         if final_label[root] == 0 {
             count += 1;
             final_label[root] = count;
         }
-        *l = final_label[root];
+        run.label = final_label[root];
+        let row = run.y * width;
+        labels[row + run.x0..row + run.x1].fill(run.label);
     }
 
-    Labels {
-        width,
-        height,
-        labels: provisional,
-        count,
+    Components {
+        labels: Labels {
+            width,
+            height,
+            labels,
+            count,
+        },
+        runs,
     }
 }
 
@@ -190,10 +327,45 @@ mod tests {
         }
     }
 
+    /// Random wide masks, mostly off, so that rows have long stretches to skip.
+    fn sparse_wide_mask() -> impl Strategy<Value = Mask> {
+        (0usize..100, 0usize..8).prop_flat_map(|(w, h)| {
+            proptest::collection::vec(0u8..10, w * h).prop_map(move |draws| Mask {
+                width: w,
+                height: h,
+                data: draws.iter().map(|&d| d == 0).collect(),
+            })
+        })
+    }
+
     proptest! {
         #[test]
         fn label_matches_flood_fill(mask in arbitrary_mask()) {
             prop_assert_eq!(label(&mask), flood_fill_labels(&mask));
+        }
+
+        #[test]
+        fn label_matches_flood_fill_on_wide_rows(mask in sparse_wide_mask()) {
+            prop_assert_eq!(label(&mask), flood_fill_labels(&mask));
+        }
+
+        #[test]
+        fn label_components_matches_mask_path(
+            (width, scores) in (0usize..70).prop_flat_map(|w| {
+                (Just(w), proptest::collection::vec(
+                    prop_oneof![Just(f32::NAN), Just(0.5f32), 0.0f32..1.0], w * 5))
+            }),
+            t in 0.3f32..0.9,
+        ) {
+            let map = AnomalyMap::from_vec(width, 5, scores);
+            let components = label_components(&map, t);
+            let labels = label(&threshold(&map, t));
+            let (copied_components, copy) = label_components_and_copy(&map, t);
+            prop_assert_eq!(&copied_components, &components);
+            prop_assert_eq!(copy.data.len(), map.data.len());
+            prop_assert!(copy.data.iter().zip(&map.data).all(|(a, b)| a.to_bits() == b.to_bits()));
+            prop_assert_eq!(&components.runs, &labels.runs());
+            prop_assert_eq!(components.labels, labels);
         }
     }
 

@@ -66,60 +66,30 @@ pub(crate) fn solve(
             }
         }
     }
-    let can_increase = |t: usize, alpha: &[f64]| {
-        if y[t] > 0.0 {
-            alpha[t] < c
-        } else {
-            alpha[t] > 0.0
-        }
-    };
-    let can_decrease = |t: usize, alpha: &[f64]| {
-        if y[t] > 0.0 {
-            alpha[t] > 0.0
-        } else {
-            alpha[t] < c
-        }
-    };
+    // `up_bias[t]` is 0 where `a_t` may move up along `y_t` and -inf elsewhere, and
+    // `low_bias[t]` is 0 where it may move down and +inf elsewhere. Adding them to the
+    // violations masks the variables that cannot move. A branch per variable would do the
+    // same, but the processor mispredicts it often.
+    let mut up_bias = vec![0.0; n];
+    let mut low_bias = vec![0.0; n];
+    for t in 0..n {
+        (up_bias[t], low_bias[t]) = move_biases(alpha[t], y[t], c);
+    }
 
     let mut iterations = 0;
     let mut converged = false;
     while iterations < settings.max_iterations {
-        // First variable: the maximal violation among variables that may move up along y.
-        let mut i = usize::MAX;
-        let mut violation_max = f64::NEG_INFINITY;
-        for (t, &v) in violation.iter().enumerate() {
-            if can_increase(t, &alpha) && v > violation_max {
-                violation_max = v;
-                i = t;
-            }
-        }
-
-        if i == usize::MAX {
+        let Some((i, violation_max)) = select_first(&violation, &up_bias) else {
             converged = true;
             break;
-        }
-
-        // Second variable: the largest second-order decrease of the objective, `b^2 / a`.
+        };
         let row_i = kernel.row(i);
-        let mut j = usize::MAX;
-        let mut violation_min = f64::INFINITY;
-        let mut best_decrease = f64::NEG_INFINITY;
-        for (t, &v) in violation.iter().enumerate() {
-            if !can_decrease(t, &alpha) {
-                continue;
-            }
-            violation_min = violation_min.min(v);
-            let gap = violation_max - v;
-            if gap > 0.0 {
-                let curvature = (2.0 - 2.0 * row_i[t]).max(MIN_CURVATURE);
-                let decrease = gap * gap / curvature;
-                if decrease > best_decrease {
-                    best_decrease = decrease;
-                    j = t;
-                }
-            }
-        }
-        if j == usize::MAX || violation_max - violation_min < settings.tolerance {
+        let (second, violation_min) = select_second(&violation, &low_bias, row_i, violation_max);
+        let Some(j) = second else {
+            converged = true;
+            break;
+        };
+        if violation_max - violation_min < settings.tolerance {
             converged = true;
             break;
         }
@@ -150,6 +120,9 @@ pub(crate) fn solve(
         } else {
             alpha[j] - y[j] * step
         };
+        for t in [i, j] {
+            (up_bias[t], low_bias[t]) = move_biases(alpha[t], y[t], c);
+        }
 
         // `violation_t -= s (K_ti - K_tj)`, in two passes so one cached row suffices at a time.
         let row_i = kernel.row(i);
@@ -173,6 +146,141 @@ pub(crate) fn solve(
         iterations,
         converged,
     }
+}
+
+/// Independent maxima kept by the working set selection loops. Separate lanes break the chain
+/// of dependent comparisons, so the processor overlaps consecutive variables.
+const LANES: usize = 4;
+
+/// The first index of the largest value over several lanes, each of which saw its own share
+/// of the indices and kept its first index of its largest value.
+#[derive(Debug, Clone, Copy)]
+struct ArgMax {
+    value: [f64; LANES],
+    index: [usize; LANES],
+}
+
+impl ArgMax {
+    fn new() -> Self {
+        Self {
+            value: [f64::NEG_INFINITY; LANES],
+            index: [usize::MAX; LANES],
+        }
+    }
+
+    fn offer(&mut self, lane: usize, value: f64, index: usize) {
+        if value > self.value[lane] {
+            self.value[lane] = value;
+            self.index[lane] = index;
+        }
+    }
+
+    /// Returns the index and value of the largest value, the smallest index among ties, or
+    /// `None` when no lane kept a value above -inf.
+    fn best(&self) -> Option<(usize, f64)> {
+        let mut best: Option<(usize, f64)> = None;
+        for (&index, &value) in self.index.iter().zip(&self.value) {
+            if index == usize::MAX {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((best_index, best_value)) => {
+                    value > best_value || (value == best_value && index < best_index)
+                }
+            };
+            if better {
+                best = Some((index, value));
+            }
+        }
+        best
+    }
+}
+
+/// Returns the first variable of the working set and its violation: the first maximal
+/// violation among variables that may move up along y, or `None` when none may.
+pub(crate) fn select_first(violation: &[f64], up_bias: &[f64]) -> Option<(usize, f64)> {
+    let mut lanes = ArgMax::new();
+    let whole = violation.len() / LANES * LANES;
+    let chunks = violation[..whole]
+        .chunks_exact(LANES)
+        .zip(up_bias[..whole].chunks_exact(LANES));
+    for (chunk, (v, bias)) in chunks.enumerate() {
+        for lane in 0..LANES {
+            lanes.offer(lane, v[lane] + bias[lane], chunk * LANES + lane);
+        }
+    }
+
+    // The remaining variables come after every lane's, so only a larger violation wins.
+    let mut best = lanes.best();
+    for t in whole..violation.len() {
+        let masked = violation[t] + up_bias[t];
+        if masked > best.map_or(f64::NEG_INFINITY, |(_, v)| v) {
+            best = Some((t, masked));
+        }
+    }
+    best
+}
+
+/// Returns the second variable of the working set and the minimal violation among variables
+/// that may move down. The second variable is the first with the largest second-order
+/// decrease of the objective, `b^2 / a`, where `b = violation_max - violation_t > 0` and
+/// `a = K_ii + K_tt - 2 K_it`, or `None` when no variable gives a decrease.
+pub(crate) fn select_second(
+    violation: &[f64],
+    low_bias: &[f64],
+    row_i: &[f64],
+    violation_max: f64,
+) -> (Option<usize>, f64) {
+    let decrease = |t: usize| {
+        let masked = violation[t] + low_bias[t];
+        let gap = violation_max - masked;
+        let curvature = (2.0 - 2.0 * row_i[t]).max(MIN_CURVATURE);
+        let decrease = if gap > 0.0 {
+            gap * gap / curvature
+        } else {
+            f64::NEG_INFINITY
+        };
+        (masked, decrease)
+    };
+
+    let mut lanes = ArgMax::new();
+    let mut minima = [f64::INFINITY; LANES];
+    let whole = violation.len() / LANES * LANES;
+    for start in (0..whole).step_by(LANES) {
+        for (lane, minimum) in minima.iter_mut().enumerate() {
+            let (masked, value) = decrease(start + lane);
+            *minimum = minimum.min(masked);
+            lanes.offer(lane, value, start + lane);
+        }
+    }
+
+    // The remaining variables come after every lane's, so only a larger decrease wins.
+    let mut best = lanes.best();
+    let mut violation_min = minima.iter().copied().fold(f64::INFINITY, f64::min);
+    for t in whole..violation.len() {
+        let (masked, value) = decrease(t);
+        violation_min = violation_min.min(masked);
+        if value > best.map_or(f64::NEG_INFINITY, |(_, v)| v) {
+            best = Some((t, value));
+        }
+    }
+    (best.map(|(j, _)| j), violation_min)
+}
+
+/// Returns the biases `(up, low)` that mask variable `a` with label `y` in the working set
+/// selection: `up` is 0 when `a` may move up along `y` and -inf otherwise, and `low` is 0 when
+/// it may move down and +inf otherwise.
+pub(crate) fn move_biases(a: f64, y: f64, c: f64) -> (f64, f64) {
+    let (may_increase, may_decrease) = if y > 0.0 {
+        (a < c, a > 0.0)
+    } else {
+        (a > 0.0, a < c)
+    };
+    (
+        if may_increase { 0.0 } else { f64::NEG_INFINITY },
+        if may_decrease { 0.0 } else { f64::INFINITY },
+    )
 }
 
 /// Returns `rho`: the mean of `y_t * gradient_t` over free variables (`0 < a_t < C`), or the

@@ -5,6 +5,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::cv::{best_score, stratified_folds};
+use super::smo::{move_biases, select_first, select_second};
 use super::*;
 
 // SVC(kernel='rbf', C=10, gamma=0.5, tol=1e-6, shrinking=False) on the standardised ring set.
@@ -464,4 +465,90 @@ fn error_messages_name_value_and_fix() {
     assert!(message.contains("3 false-alarm"), "{message}");
     assert!(message.contains("5 are needed"), "{message}");
     assert!(message.contains("lower folds"), "{message}");
+}
+
+/// Picks the working set with a branch per variable, as the solver did before it masked the
+/// variables with biases: returns `(i, j, violation_min)`.
+fn select_with_branches(
+    violation: &[f64],
+    alpha: &[f64],
+    y: &[f64],
+    c: f64,
+    row_of: impl Fn(usize) -> Vec<f64>,
+) -> Option<(usize, Option<usize>, f64)> {
+    let can_increase = |t: usize| {
+        if y[t] > 0.0 {
+            alpha[t] < c
+        } else {
+            alpha[t] > 0.0
+        }
+    };
+    let can_decrease = |t: usize| {
+        if y[t] > 0.0 {
+            alpha[t] > 0.0
+        } else {
+            alpha[t] < c
+        }
+    };
+
+    let mut i = usize::MAX;
+    let mut violation_max = f64::NEG_INFINITY;
+    for (t, &v) in violation.iter().enumerate() {
+        if can_increase(t) && v > violation_max {
+            violation_max = v;
+            i = t;
+        }
+    }
+    if i == usize::MAX {
+        return None;
+    }
+
+    let row_i = row_of(i);
+    let mut j = None;
+    let mut violation_min = f64::INFINITY;
+    let mut best_decrease = f64::NEG_INFINITY;
+    for (t, &v) in violation.iter().enumerate() {
+        if !can_decrease(t) {
+            continue;
+        }
+        violation_min = violation_min.min(v);
+        let gap = violation_max - v;
+        if gap > 0.0 {
+            let decrease = gap * gap / (2.0 - 2.0 * row_i[t]).max(1e-12);
+            if decrease > best_decrease {
+                best_decrease = decrease;
+                j = Some(t);
+            }
+        }
+    }
+    Some((i, j, violation_min))
+}
+
+proptest::proptest! {
+    #[test]
+    fn working_set_matches_branching_selection(
+        cases in proptest::collection::vec((0u8..3, proptest::bool::ANY, -4i8..4, 0u8..5), 1..60),
+    ) {
+        // Alphas at 0, at C or free, violations and kernel values on coarse grids for ties.
+        let c = 2.0;
+        let alpha: Vec<f64> = cases.iter().map(|&(kind, ..)| [0.0, c, 0.7][kind as usize]).collect();
+        let y: Vec<f64> = cases.iter().map(|&(_, positive, ..)| if positive { 1.0 } else { -1.0 }).collect();
+        let violation: Vec<f64> = cases.iter().map(|&(_, _, v, _)| f64::from(v) * 0.5).collect();
+        let row_of = |i: usize| -> Vec<f64> {
+            cases
+                .iter()
+                .enumerate()
+                .map(|(t, &(.., k))| if t == i { 1.0 } else { f64::from(k) * 0.25 })
+                .collect()
+        };
+        let (up, low): (Vec<f64>, Vec<f64>) =
+            alpha.iter().zip(&y).map(|(&a, &label)| move_biases(a, label, c)).unzip();
+
+        let expected = select_with_branches(&violation, &alpha, &y, c, row_of);
+        let found = select_first(&violation, &up).map(|(i, violation_max)| {
+            let (j, violation_min) = select_second(&violation, &low, &row_of(i), violation_max);
+            (i, j, violation_min)
+        });
+        proptest::prop_assert_eq!(found, expected);
+    }
 }
