@@ -150,9 +150,9 @@ fn bench_patchcore(criterion: &mut Criterion, backbone: Option<EfficientNetLite0
     let queries = OnceCell::new();
 
     let mut group = slow_group(criterion, "patchcore", 10);
-    // NOTE: one selection took 33 to 38 s on 2 shared cores, so criterion runs one iteration
+    // NOTE: one selection took 13 to 22 s on 2 shared cores, so criterion runs one iteration
     // per sample and warns that the 10 samples exceed the target time. The benchmark takes
-    // about 7 minutes.
+    // about 4 minutes.
     group.throughput(Throughput::Elements(CORESET_ROWS as u64));
     group.bench_function("coreset_102400_to_10240", |b| {
         let rows = coreset_rows.get_or_init(|| {
