@@ -7,7 +7,8 @@
 # PEERS is the folder of the peer scripts (run_reference.sh, run_detector.sh); PEERS_ROOT is a
 # scratch folder for their virtual environments, generated maps and results (the torch
 # environment takes about 6 GB). STEP is any of: peers, sieve, pipeline, table (default: all
-# four). The whole run takes about 45 minutes on two cores.
+# four). The whole run takes about an hour and a half on two cores, most of it in the peers
+# and in the `sieve run` on magnetic_tile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
