@@ -5,7 +5,8 @@
 //!
 //! Each iteration takes the next map of a fixed set, so a reported time is the mean over the
 //! set. The maps are those of the Python comparison scripts when `$PEERS_ROOT/data/maps<size>`
-//! exists, and maps generated with their recipe otherwise; the first lines printed say which.
+//! exists, and maps generated with their recipe otherwise. The first lines printed name the
+//! source.
 //! The filter classifies on four features (area, mean score, fill, distance from the centre)
 //! and is trained on 2,000 seeded samples at C = 1 and gamma = 1/4, which is scikit-learn's
 //! `gamma='scale'` on standardised features. It suppresses at a false-alarm probability of 0.5,

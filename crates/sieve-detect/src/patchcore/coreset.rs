@@ -263,8 +263,8 @@ unsafe fn half_distance_f16c(row: &[f16], point: &[f32]) -> f32 {
 /// each cluster stores its farthest member.
 ///
 /// Adding a centre `x` can only move rows of a cluster `c` whose centre lies within twice the
-/// cluster's radius of `x`: a member at distance `r` from `c` is at least `|c - x| - r` from `x`,
-/// which is at least `r` when `|c - x| >= 2 r`. Clusters are ruled out first by a lower bound
+/// cluster's radius of `x`. The reason is the triangle inequality: a member at distance `r`
+/// from `c` is at least `|c - x| - r` from `x`, and that is at least `r` when `|c - x| >= 2 r`. Clusters are ruled out first by a lower bound
 /// on `|c - x|` from a few principal directions of the rows, so most centres are never read in
 /// full and most rows are never visited.
 struct Search<'a> {
