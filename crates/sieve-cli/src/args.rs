@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sieve_detect::fastflow::FastFlowParams;
+use sieve_detect::fastflow::{FastFlowMap, FastFlowParams};
 
 /// sieve: anomaly detection with an object-level false-alarm filter, on CPU.
 #[derive(Debug, Parser)]
@@ -84,6 +84,25 @@ pub enum DetectorKind {
     /// Conditional normalising flow per feature scale over single feature vectors, trained on
     /// the CPU (or --device cuda).
     Cflow,
+}
+
+/// How FastFlow's anomaly map scores a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FastFlowMapKind {
+    /// -exp(-0.5 * mean of z squared over channels), as the FastFlow paper; it leaves out the
+    /// flow's Jacobian.
+    Latent,
+    /// Negative log-likelihood under the flow, per channel, Jacobian included.
+    Likelihood,
+}
+
+impl From<FastFlowMapKind> for FastFlowMap {
+    fn from(kind: FastFlowMapKind) -> Self {
+        match kind {
+            FastFlowMapKind::Likelihood => FastFlowMap::Likelihood,
+            FastFlowMapKind::Latent => FastFlowMap::Latent,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -184,6 +203,9 @@ pub struct FlowOptions {
     /// CFlow: feature vectors per scale drawn in one epoch [default: 65536].
     #[arg(long)]
     pub fibers_per_epoch: Option<usize>,
+    /// FastFlow: how the anomaly map scores a position [default: latent].
+    #[arg(long, value_enum)]
+    pub fastflow_map: Option<FastFlowMapKind>,
     /// Flows: share (0 to 1, exclusive) of the defect-free training images held out of
     /// training. Their maps set the thresholds, supply the false alarms and carry the painted
     /// defects, and their loss decides early stopping.
@@ -202,6 +224,7 @@ impl Default for FlowOptions {
             batch_size: None,
             learning_rate: None,
             fibers_per_epoch: None,
+            fastflow_map: None,
             held_out_share: FastFlowParams::default().held_out_share,
             device: "cpu".into(),
         }
@@ -335,6 +358,7 @@ mod tests {
         assert_eq!(fastflow.train.epochs, 8);
         assert_eq!(fastflow.train.batch_size, 8);
         assert_eq!(fastflow.train.learning_rate, 0.001);
+        assert_eq!(fastflow.map, FastFlowMapKind::Latent.into());
         let cflow = sieve_detect::cflow::CFlowParams::default();
         assert_eq!(cflow.train.epochs, 20);
         assert_eq!(cflow.train.batch_size, 256);

@@ -9,7 +9,7 @@ use sieve_detect::cflow::CFlowParams;
 use sieve_detect::detector::{
     CFlowDetector, Detector, FastFlowDetector, InputConfig, PatchCoreDetector,
 };
-use sieve_detect::fastflow::FastFlowParams;
+use sieve_detect::fastflow::{FastFlowMap, FastFlowParams};
 use sieve_detect::flow::{StopReason, TrainEvent, TrainLog, TrainParams};
 use sieve_detect::patchcore::PatchCoreParams;
 
@@ -45,6 +45,9 @@ impl DetectorSettings {
                 if args.flow.fibers_per_epoch.is_some() {
                     bail!("--fibers-per-epoch applies to --detector cflow only; drop it");
                 }
+                if args.flow.fastflow_map.is_some() {
+                    bail!("--fastflow-map applies to --detector fastflow only; drop it");
+                }
                 let params = PatchCoreParams {
                     coreset_ratio: args.coreset_ratio,
                     seed,
@@ -59,6 +62,10 @@ impl DetectorSettings {
                 }
                 let defaults = FastFlowParams::default();
                 let params = FastFlowParams {
+                    map: args
+                        .flow
+                        .fastflow_map
+                        .map_or(defaults.map, FastFlowMap::from),
                     held_out_share: args.flow.held_out_share,
                     seed,
                     train: train_params(args, &defaults.train),
@@ -69,6 +76,9 @@ impl DetectorSettings {
                 Ok(Self::FastFlow { params, device })
             }
             DetectorKind::Cflow => {
+                if args.flow.fastflow_map.is_some() {
+                    bail!("--fastflow-map applies to --detector fastflow only; drop it");
+                }
                 let defaults = CFlowParams::default();
                 let params = CFlowParams {
                     held_out_share: args.flow.held_out_share,

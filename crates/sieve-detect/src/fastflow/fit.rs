@@ -79,7 +79,7 @@ pub fn fit_model(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fastflow::FastFlowParams;
+    use crate::fastflow::{FastFlowMap, FastFlowModel, FastFlowParams};
     use crate::flow::TrainParams;
     use candle_core::Tensor;
     use rand::{Rng, SeedableRng};
@@ -173,6 +173,66 @@ mod tests {
         )
         .unwrap();
         steps
+    }
+
+    /// The likelihood map is the per-channel negative log-likelihood of each position, and the
+    /// latent map `-exp(-0.5 * mean_c z^2)`, both computed here from the flow's outputs.
+    #[test]
+    fn maps_score_positions_by_their_likelihood() {
+        let cache = synthetic_cache();
+        let params = tiny_params(5);
+        let (train_ids, held_out) = split_held_out(cache.len(), &params).unwrap();
+        let (model, _) = fit_model(
+            &cache,
+            &train_ids,
+            &held_out,
+            params.clone(),
+            &Device::Cpu,
+            &mut |_| {},
+        )
+        .unwrap();
+        // The finest scale alone (4 channels, 8×8), so the map needs no resampling.
+        let fine_weights: std::collections::HashMap<String, Tensor> = model
+            .varmap()
+            .data()
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(name, _)| name.starts_with("scale0."))
+            .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
+            .collect();
+        let features = vec![cache.batch(&[held_out[0]], &Device::Cpu).unwrap()[0].clone()];
+
+        for map in [FastFlowMap::Likelihood, FastFlowMap::Latent] {
+            let mut settings = params.as_params().clone();
+            settings.map = map;
+            let fine = FastFlowModel::from_source(
+                settings.check().unwrap(),
+                &[4],
+                crate::flow::ParamSource::saved(fine_weights.clone(), &Device::Cpu),
+                &Device::Cpu,
+            )
+            .unwrap();
+            let (z, log_det) = fine.forward(&features).unwrap().swap_remove(0);
+            let z = z.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let log_det = log_det.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            // Training moved the flow away from the identity, so the log-determinant counts.
+            assert!(log_det.iter().any(|v| v.abs() > 0.01), "{log_det:?}");
+
+            let got = fine.anomaly_maps(&features, 8, 8).unwrap().swap_remove(0);
+            for p in 0..64 {
+                let energy: f64 = (0..4).map(|k| 0.5 * f64::from(z[k * 64 + p]).powi(2)).sum();
+                let expected = match map {
+                    FastFlowMap::Likelihood => (energy - f64::from(log_det[p])) / 4.0,
+                    FastFlowMap::Latent => -(-energy / 4.0).exp(),
+                };
+                let value = f64::from(got.data[p]);
+                assert!(
+                    (value - expected).abs() < 1e-5,
+                    "{map:?} at {p}: {value} vs {expected}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! FastFlow (Yu et al., "FastFlow: Unsupervised Anomaly Detection and Localization via 2D
 //! Normalizing Flows", 2021): a 2D normalising flow per backbone feature scale, trained on the
 //! features of defect-free images to map them to a standard normal distribution. Positions
-//! whose latent variables are unlikely score high.
+//! the flow finds unlikely score high.
 
 mod error;
 mod fit;
@@ -13,5 +13,5 @@ pub use crate::flow::FeatureCache;
 pub use error::FastFlowError;
 pub use fit::{fit_model, split_held_out, FastFlowFit};
 pub use model::{layer_norm, FastFlowModel};
-pub use params::{FastFlowParams, FastFlowValidParams};
+pub use params::{FastFlowMap, FastFlowParams, FastFlowValidParams};
 pub use store::{MODEL_FILE, SETTINGS_FILE};

@@ -6,12 +6,16 @@
 //! Each scale's features are layer-normalised over `(c, h, w)`, then mapped by a stack of
 //! affine coupling blocks whose subnets alternate 3×3 and 1×1 convolutions. Higher map values
 //! mean more anomalous.
+//!
+//! By default a position scores `-exp(-0.5 * mean_c z^2)`, as in the FastFlow paper. That map
+//! leaves out the log-determinant of the Jacobian. [`FastFlowMap::Likelihood`] scores the
+//! negative log-likelihood under the flow instead, which keeps it.
 
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarMap;
 use sieve_core::AnomalyMap;
 
-use super::params::FastFlowValidParams;
+use super::params::{FastFlowMap, FastFlowValidParams};
 use super::FastFlowError;
 use crate::flow::{AffineCoupling, ConvSubnet, CouplingStack, ParamSource};
 
@@ -149,8 +153,9 @@ impl FastFlowModel {
 
     /// Computes the anomaly map of each image of a batch at the input size `width`×`height`.
     ///
-    /// Per scale the map is `-exp(-0.5 * mean_c z^2)`, in `[-1, 0)`, upsampled bilinearly
-    /// (half-pixel centres) to the input size. The maps of the scales are averaged.
+    /// Per scale each position gets the score that [`FastFlowValidParams::map`] names, and the
+    /// grid is upsampled bilinearly (half-pixel centres) to the input size. The maps of the
+    /// scales are averaged.
     pub fn anomaly_maps(
         &self,
         features: &[Tensor],
@@ -161,11 +166,14 @@ impl FastFlowModel {
         let batch = latents[0].0.dim(0)?;
         let mut maps = vec![AnomalyMap::filled(width, height, 0.0); batch];
         let weight = 1.0 / latents.len() as f32;
-        for (z, _) in &latents {
-            let (_, _, h, w) = z.dims4()?;
-            let probability = (z.sqr()?.mean(1)? * -0.5)?.exp()?; // (b, h, w)
-            let scores = probability
-                .neg()?
+        for (z, log_det) in &latents {
+            let (_, c, h, w) = z.dims4()?;
+            let energy = (z.sqr()?.sum(1)? * 0.5)?; // (b, h, w)
+            let score = match self.params.map() {
+                FastFlowMap::Likelihood => ((energy - log_det)? / c as f64)?,
+                FastFlowMap::Latent => (energy / c as f64)?.neg()?.exp()?.neg()?,
+            };
+            let scores = score
                 .to_device(&Device::Cpu)?
                 .flatten_all()?
                 .to_vec1::<f32>()?;

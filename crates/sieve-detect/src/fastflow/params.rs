@@ -6,6 +6,20 @@ use serde::{Deserialize, Serialize};
 use super::FastFlowError;
 use crate::flow::{TrainParams, TrainValidParams};
 
+/// Score of one position of a feature map, from its latent variables `z` (`c` channels) and
+/// the log-determinant of the flow's Jacobian there.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FastFlowMap {
+    /// `-exp(-0.5 * mean_c z^2)`, the map of the FastFlow paper and anomalib. It leaves out the
+    /// log-determinant.
+    #[default]
+    Latent,
+    /// The negative log-likelihood per channel, `(0.5 * |z|^2 - log|det J|) / c`, without the
+    /// constant `0.5 * ln(2π)`: the density the flow was trained to model.
+    Likelihood,
+}
+
 /// Unchecked FastFlow settings, as read from a file or written by hand.
 ///
 /// Call [`FastFlowParams::check`] once to get [`FastFlowValidParams`], which fitting accepts.
@@ -21,6 +35,9 @@ pub struct FastFlowParams {
 
     /// Bound of the soft-clamped log-scales, `clamp * tanh(s / clamp)`. Default 2.0.
     pub clamp: f64,
+
+    /// How the anomaly map scores a position. Default [`FastFlowMap::Latent`].
+    pub map: FastFlowMap,
 
     /// Share of the defect-free training images held out of training, in (0, 1). They decide
     /// early stopping, and the pipeline scores them as out-of-fold images. Default 0.2.
@@ -46,6 +63,7 @@ impl Default for FastFlowParams {
             steps: 8,
             hidden_ratio: 1.0,
             clamp: 2.0,
+            map: FastFlowMap::Latent,
             held_out_share: 0.2,
             max_cache_mib: 1024,
             seed: 0,
@@ -97,6 +115,10 @@ impl FastFlowValidParams {
 
     pub fn clamp(&self) -> f64 {
         self.params.clamp
+    }
+
+    pub fn map(&self) -> FastFlowMap {
+        self.params.map
     }
 
     pub fn held_out_share(&self) -> f64 {
@@ -206,6 +228,10 @@ mod tests {
         assert_eq!(params.steps, 4);
         assert_eq!(params.train.epochs, 3);
         assert_eq!(params.train.learning_rate, 1e-3);
+        assert_eq!(params.map, FastFlowMap::Latent);
+        let params: FastFlowParams = serde_json::from_str(r#"{"map": "likelihood"}"#).unwrap();
+        assert_eq!(params.map, FastFlowMap::Likelihood);
+        assert!(serde_json::from_str::<FastFlowParams>(r#"{"map": "nll"}"#).is_err());
         assert!(serde_json::from_str::<FastFlowParams>(r#"{"blocks": 4}"#).is_err());
     }
 }

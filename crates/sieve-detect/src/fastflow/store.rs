@@ -22,7 +22,7 @@ pub const MODEL_FILE: &str = "fastflow.safetensors";
 pub const SETTINGS_FILE: &str = "fastflow.json";
 
 const FORMAT: &str = "sieve-fastflow";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
