@@ -1,7 +1,9 @@
 //! Exact nearest-neighbour search in the PatchCore memory bank (Roth et al., "Towards Total
 //! Recall in Industrial Anomaly Detection", CVPR 2022).
 
-use candle_core::{Device, Tensor};
+use std::borrow::Cow;
+
+use candle_core::{Device, Storage, Tensor};
 use rayon::prelude::*;
 
 use super::coreset::squared_distance;
@@ -77,18 +79,40 @@ impl BankIndex {
         let block_rows = (BLOCK_ENTRIES / bank_len.max(1)).clamp(16, 4_096);
         let bank_t = self.bank.t()?; // (dim, m)
 
+        // Excluded rows get an infinite norm, so the scan needs no branch for them.
+        let norms_sq: Cow<[f32]> = match exclude {
+            None => Cow::Borrowed(&self.norms_sq),
+            Some(image_id) => Cow::Owned(
+                self.norms_sq
+                    .iter()
+                    .zip(&self.images)
+                    .map(|(&norm, &image)| {
+                        if image == image_id {
+                            f32::INFINITY
+                        } else {
+                            norm
+                        }
+                    })
+                    .collect(),
+            ),
+        };
+
         let mut distances = Vec::with_capacity(queries.len() / dim);
         for block in queries.chunks(block_rows * dim) {
             let block_len = block.len() / dim;
             let block_tensor = Tensor::from_slice(block, (block_len, dim), &Device::Cpu)?;
-            let dots = block_tensor.matmul(&bank_t)?; // (block, m)
-            let dots = dots.flatten_all()?.to_vec1::<f32>()?;
+            let dots = block_tensor.matmul(&bank_t)?.contiguous()?; // (block, m)
+            let (storage, layout) = dots.storage_and_layout();
+            let Storage::Cpu(cpu) = &*storage else {
+                unreachable!("the bank lives on the CPU");
+            };
+            let dots = &cpu.as_slice::<f32>()?[layout.start_offset()..][..block_len * bank_len];
 
             let nearest: Vec<f32> = block
                 .par_chunks_exact(dim)
                 .zip(dots.par_chunks_exact(bank_len))
                 .map(|(query, query_dots)| {
-                    let best = self.nearest_row(query_dots, exclude);
+                    let best = nearest_row(query_dots, &norms_sq);
                     squared_distance(query, self.row(best)).max(0.0).sqrt()
                 })
                 .collect();
@@ -96,26 +120,56 @@ impl BankIndex {
         }
         Ok(distances)
     }
+}
 
-    /// Index of the bank row minimising `|b|^2 - 2 q.b`, among rows not from `exclude`.
-    fn nearest_row(&self, query_dots: &[f32], exclude: Option<u32>) -> usize {
-        let mut best = (f32::INFINITY, None);
-        for (j, ((&dot, &norm_sq), &image)) in query_dots
-            .iter()
-            .zip(&self.norms_sq)
-            .zip(&self.images)
-            .enumerate()
-        {
-            if Some(image) == exclude {
-                continue;
-            }
-            let partial = norm_sq - 2.0 * dot;
-            if best.1.is_none() || partial < best.0 {
-                best = (partial, Some(j));
-            }
+/// Index of the first row minimising `|b|^2 - 2 q.b`, from the dot products of one query with
+/// every bank row and the rows' squared norms (infinite for excluded rows).
+///
+/// Eight independent lanes keep their own minimum and its first index, which the compiler turns
+/// into vector compares and blends; the lanes are merged at the end, the lowest index winning
+/// ties. When no value is below infinity (a query with NaN, say), the first row with a finite
+/// norm is returned; the caller checks that one exists.
+fn nearest_row(query_dots: &[f32], norms_sq: &[f32]) -> usize {
+    const LANES: usize = 8;
+    let mut lane_min = [f32::INFINITY; LANES];
+    let mut lane_index = [u32::MAX; LANES];
+    let full = query_dots.len() / LANES * LANES;
+    for (chunk, (dots, norms)) in query_dots[..full]
+        .chunks_exact(LANES)
+        .zip(norms_sq[..full].chunks_exact(LANES))
+        .enumerate()
+    {
+        let base = (chunk * LANES) as u32;
+        for lane in 0..LANES {
+            let value = norms[lane] - 2.0 * dots[lane];
+            let less = value < lane_min[lane];
+            lane_min[lane] = if less { value } else { lane_min[lane] };
+            lane_index[lane] = if less {
+                base + lane as u32
+            } else {
+                lane_index[lane]
+            };
         }
-        best.1.expect("at least one bank row is not excluded")
     }
+    let mut best = (f32::INFINITY, u32::MAX);
+    for (&value, &index) in lane_min.iter().zip(&lane_index) {
+        if value < best.0 || (value == best.0 && index < best.1) {
+            best = (value, index);
+        }
+    }
+    for j in full..query_dots.len() {
+        let value = norms_sq[j] - 2.0 * query_dots[j];
+        if value < best.0 {
+            best = (value, j as u32);
+        }
+    }
+    if best.1 == u32::MAX {
+        return norms_sq
+            .iter()
+            .position(|norm| norm.is_finite())
+            .unwrap_or(0);
+    }
+    best.1 as usize
 }
 
 #[cfg(test)]
@@ -181,6 +235,31 @@ mod tests {
             let expected = brute_force(&bank, &images, &queries[i * dim..(i + 1) * dim], None);
             assert!((fast[i] - expected).abs() <= 1e-5, "query {i}");
         }
+    }
+
+    #[test]
+    fn nearest_row_takes_the_first_minimum() {
+        // |b|^2 - 2 q.b is -1 at rows 3, 11 and 18 and 0 elsewhere; 19 rows leave a tail of 3.
+        let mut dots = vec![0.0f32; 19];
+        let mut norms = vec![0.0f32; 19];
+        for j in [3, 11, 18] {
+            dots[j] = 1.0;
+            norms[j] = 1.0;
+        }
+        assert_eq!(nearest_row(&dots, &norms), 3);
+        norms[3] = f32::INFINITY;
+        assert_eq!(nearest_row(&dots, &norms), 11);
+        norms[11] = f32::INFINITY;
+        assert_eq!(nearest_row(&dots, &norms), 18, "minimum in the tail");
+        // A lower value in a later lane of the first chunk wins over an earlier lane.
+        dots[5] = 2.0;
+        norms[5] = 1.0;
+        assert_eq!(nearest_row(&dots, &norms), 5);
+        // NaN dot products fall back to the first row that is not excluded.
+        let nan = vec![f32::NAN; 19];
+        assert_eq!(nearest_row(&nan, &norms), 0);
+        norms[0] = f32::INFINITY;
+        assert_eq!(nearest_row(&nan, &norms), 1);
     }
 
     #[test]
