@@ -83,16 +83,25 @@ impl AnomalyMap {
         let kernel: Vec<f32> = kernel.iter().map(|k| k / norm).collect();
 
         let (w, h) = (self.width, self.height);
+        // Horizontal pass: each row is copied once with `radius` reflected values on either
+        // side, so the taps read a contiguous slice. Each output still sums its taps in
+        // kernel order, so the result equals the direct per-pixel sum bit for bit.
+        let reach = radius as usize;
+        let source: Vec<usize> = (0..w + 2 * reach)
+            .map(|i| reflect(i as isize - radius, w))
+            .collect();
+        let mut padded = vec![0.0f32; w + 2 * reach];
         let mut rows = vec![0.0f32; w * h];
         for y in 0..h {
             let row = &self.data[y * w..(y + 1) * w];
-            for x in 0..w {
-                let mut acc = 0.0;
-                for (k, weight) in kernel.iter().enumerate() {
-                    let sx = reflect(x as isize + k as isize - radius, w);
-                    acc += weight * row[sx];
+            for (value, &sx) in padded.iter_mut().zip(&source) {
+                *value = row[sx];
+            }
+            let out = &mut rows[y * w..(y + 1) * w];
+            for (k, weight) in kernel.iter().enumerate() {
+                for (acc, value) in out.iter_mut().zip(&padded[k..k + w]) {
+                    *acc += weight * value;
                 }
-                rows[y * w + x] = acc;
             }
         }
         let mut out = vec![0.0f32; w * h];
@@ -173,6 +182,62 @@ mod tests {
         // The 1D kernel peak of a unit Gaussian with sigma 2 is 1 / (sqrt(2 pi) * 2) = 0.19947.
         let peak = blurred.get(20, 20);
         assert!((peak - 0.19947f32.powi(2)).abs() < 1e-4, "peak {peak}");
+    }
+
+    /// Blurs with both passes written as direct sums over reflected indices.
+    fn direct_blur(map: &AnomalyMap, sigma: f32) -> Vec<f32> {
+        let radius = (4.0 * sigma).ceil() as isize;
+        let kernel: Vec<f32> = (-radius..=radius)
+            .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
+            .collect();
+        let norm: f32 = kernel.iter().sum();
+        let kernel: Vec<f32> = kernel.iter().map(|k| k / norm).collect();
+        let (w, h) = (map.width, map.height);
+        let mut rows = vec![0.0f32; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let mut acc = 0.0;
+                for (k, weight) in kernel.iter().enumerate() {
+                    let sx = reflect(x as isize + k as isize - radius, w);
+                    acc += weight * map.data[y * w + sx];
+                }
+                rows[y * w + x] = acc;
+            }
+        }
+        let mut out = vec![0.0f32; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let mut acc = 0.0;
+                for (k, weight) in kernel.iter().enumerate() {
+                    let sy = reflect(y as isize + k as isize - radius, h);
+                    acc += weight * rows[sy * w + x];
+                }
+                out[y * w + x] = acc;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn blur_equals_direct_sums() {
+        // Widths below, near and above the kernel's reach of 16 pixels at sigma 4.
+        for (w, h, sigma) in [
+            (1, 3, 4.0),
+            (2, 2, 4.0),
+            (13, 40, 4.0),
+            (70, 9, 4.0),
+            (33, 21, 1.5),
+        ] {
+            let data: Vec<f32> = (0..w * h)
+                .map(|i| ((i * 7919 + 13) % 1000) as f32 / 1000.0)
+                .collect();
+            let map = AnomalyMap::from_vec(w, h, data);
+            assert_eq!(
+                map.gaussian_blur(sigma).data,
+                direct_blur(&map, sigma),
+                "{w}×{h}, sigma {sigma}"
+            );
+        }
     }
 
     #[test]
