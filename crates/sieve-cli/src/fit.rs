@@ -326,6 +326,22 @@ mod tests {
     }
 
     #[test]
+    fn fastflow_map_option() {
+        let Ok(DetectorSettings::FastFlow { params, .. }) =
+            settings(&["--detector", "fastflow", "--fastflow-map", "likelihood"])
+        else {
+            panic!("fastflow settings expected");
+        };
+        assert_eq!(params.map, FastFlowMap::Likelihood);
+        for detector in ["cflow", "patchcore"] {
+            let error = settings(&["--detector", detector, "--fastflow-map", "latent"])
+                .err()
+                .expect("--fastflow-map is for fastflow only");
+            assert!(error.to_string().contains("fastflow only"), "{error}");
+        }
+    }
+
+    #[test]
     fn fibers_option_rejected_elsewhere() {
         for detector in ["fastflow", "patchcore"] {
             let error = settings(&["--detector", detector, "--fibers-per-epoch", "512"])
