@@ -86,7 +86,7 @@ pub enum DetectorKind {
     Cflow,
 }
 
-/// How FastFlow's anomaly map scores a position.
+/// Score that FastFlow's anomaly map gives each position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FastFlowMapKind {
     /// -exp(-0.5 * mean of z squared over channels), as the FastFlow paper; it leaves out the

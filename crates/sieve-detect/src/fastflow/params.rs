@@ -36,7 +36,7 @@ pub struct FastFlowParams {
     /// Bound of the soft-clamped log-scales, `clamp * tanh(s / clamp)`. Default 2.0.
     pub clamp: f64,
 
-    /// How the anomaly map scores a position. Default [`FastFlowMap::Latent`].
+    /// Score of each position in the anomaly map. Default [`FastFlowMap::Latent`].
     pub map: FastFlowMap,
 
     /// Share of the defect-free training images held out of training, in (0, 1). They decide
