@@ -89,10 +89,11 @@ pub enum DetectorKind {
 /// Score that FastFlow's anomaly map gives each position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FastFlowMapKind {
-    /// -exp(-0.5 * mean of z squared over channels), as the FastFlow paper; it leaves out the
-    /// flow's Jacobian.
+    /// -exp(-0.5 * mean of z squared over channels), as in the FastFlow paper. It leaves out
+    /// the log-determinant of the flow's Jacobian.
     Latent,
-    /// Negative log-likelihood under the flow, per channel, Jacobian included.
+    /// Negative log-likelihood under the flow divided by the channel count, log-determinant
+    /// included.
     Likelihood,
 }
 

@@ -157,10 +157,15 @@ pub fn fit_detector(
             cache_bar.finish_and_clear();
             train_bar.finish_and_clear();
             let fit = &detector.fit;
+            let map = match detector.model.params().map() {
+                FastFlowMap::Latent => "latent",
+                FastFlowMap::Likelihood => "likelihood",
+            };
             let note = training_note(
                 &format!(
                     "FastFlow trained on {} images, with {} held out for out-of-fold maps and \
-                     early stopping; features cached in {:.0} MiB.",
+                     early stopping; features cached in {:.0} MiB. Anomaly map: {map} \
+                     (--fastflow-map).",
                     fit.images - fit.held_out.len(),
                     fit.held_out.len(),
                     fit.cache_mib,
