@@ -51,18 +51,24 @@ impl AnomalyMap {
         }
         let scale_x = self.width as f32 / width as f32;
         let scale_y = self.height as f32 / height as f32;
+        // Source columns and weights are the same for every output row, so they are found once.
+        let columns: Vec<(usize, usize, f32)> = (0..width)
+            .map(|x| {
+                let sx = ((x as f32 + 0.5) * scale_x - 0.5).clamp(0.0, (self.width - 1) as f32);
+                let x0 = sx.floor() as usize;
+                (x0, (x0 + 1).min(self.width - 1), sx - x0 as f32)
+            })
+            .collect();
         for y in 0..height {
             let sy = ((y as f32 + 0.5) * scale_y - 0.5).clamp(0.0, (self.height - 1) as f32);
             let y0 = sy.floor() as usize;
             let y1 = (y0 + 1).min(self.height - 1);
             let wy = sy - y0 as f32;
-            for x in 0..width {
-                let sx = ((x as f32 + 0.5) * scale_x - 0.5).clamp(0.0, (self.width - 1) as f32);
-                let x0 = sx.floor() as usize;
-                let x1 = (x0 + 1).min(self.width - 1);
-                let wx = sx - x0 as f32;
-                let top = self.get(x0, y0) * (1.0 - wx) + self.get(x1, y0) * wx;
-                let bottom = self.get(x0, y1) * (1.0 - wx) + self.get(x1, y1) * wx;
+            let upper = &self.data[y0 * self.width..(y0 + 1) * self.width];
+            let lower = &self.data[y1 * self.width..(y1 + 1) * self.width];
+            for &(x0, x1, wx) in &columns {
+                let top = upper[x0] * (1.0 - wx) + upper[x1] * wx;
+                let bottom = lower[x0] * (1.0 - wx) + lower[x1] * wx;
                 out.push(top * (1.0 - wy) + bottom * wy);
             }
         }
@@ -236,6 +242,49 @@ mod tests {
                 map.gaussian_blur(sigma).data,
                 direct_blur(&map, sigma),
                 "{w}×{h}, sigma {sigma}"
+            );
+        }
+    }
+
+    /// Resizes with every source position and weight computed per output pixel.
+    fn direct_resize(map: &AnomalyMap, width: usize, height: usize) -> Vec<f32> {
+        let scale_x = map.width as f32 / width as f32;
+        let scale_y = map.height as f32 / height as f32;
+        let mut out = Vec::new();
+        for y in 0..height {
+            let sy = ((y as f32 + 0.5) * scale_y - 0.5).clamp(0.0, (map.height - 1) as f32);
+            let y0 = sy.floor() as usize;
+            let y1 = (y0 + 1).min(map.height - 1);
+            let wy = sy - y0 as f32;
+            for x in 0..width {
+                let sx = ((x as f32 + 0.5) * scale_x - 0.5).clamp(0.0, (map.width - 1) as f32);
+                let x0 = sx.floor() as usize;
+                let x1 = (x0 + 1).min(map.width - 1);
+                let wx = sx - x0 as f32;
+                let top = map.get(x0, y0) * (1.0 - wx) + map.get(x1, y0) * wx;
+                let bottom = map.get(x0, y1) * (1.0 - wx) + map.get(x1, y1) * wx;
+                out.push(top * (1.0 - wy) + bottom * wy);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn bilinear_resize_equals_direct_sums() {
+        for (w, h, to_w, to_h) in [
+            (1, 1, 5, 3),
+            (16, 16, 256, 256),
+            (64, 48, 37, 300),
+            (7, 3, 7, 3),
+        ] {
+            let data: Vec<f32> = (0..w * h)
+                .map(|i| ((i * 7919 + 13) % 1000) as f32 / 1000.0)
+                .collect();
+            let map = AnomalyMap::from_vec(w, h, data);
+            assert_eq!(
+                map.resize_bilinear(to_w, to_h).data,
+                direct_resize(&map, to_w, to_h),
+                "{w}×{h} to {to_w}×{to_h}"
             );
         }
     }
