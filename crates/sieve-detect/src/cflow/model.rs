@@ -26,6 +26,8 @@ pub struct CFlowModel {
     params: CFlowValidParams,
     channels: Vec<usize>,
     flows: Vec<CouplingStack<FcSubnet>>,
+    /// The same flows with untracked parameters, for anomaly maps.
+    inference: Vec<CouplingStack<FcSubnet>>,
     /// Per scale, the log-likelihood subtracted before `exp` in the maps.
     references: Vec<f64>,
     varmap: VarMap,
@@ -78,10 +80,12 @@ impl CFlowModel {
                 device,
             )?);
         }
+        let inference = flows.iter().map(CouplingStack::detached).collect();
         Ok(Self {
             params,
             channels: channels.to_vec(),
             flows,
+            inference,
             references: vec![0.0; channels.len()],
             varmap: source.finish()?,
             device: device.clone(),
@@ -160,7 +164,21 @@ impl CFlowModel {
         x: &Tensor,
         condition: &Tensor,
     ) -> Result<Tensor, CFlowError> {
-        let (z, log_det) = self.forward(scale, x, condition)?;
+        self.log_likelihood_through(&self.flows, scale, x, condition)
+    }
+
+    /// Computes [`Self::log_likelihood`] through `flows`: the trained flows, or their
+    /// untracked copies.
+    fn log_likelihood_through(
+        &self,
+        flows: &[CouplingStack<FcSubnet>],
+        scale: usize,
+        x: &Tensor,
+        condition: &Tensor,
+    ) -> Result<Tensor, CFlowError> {
+        let x = self.to_model(x)?;
+        let condition = self.to_model(condition)?;
+        let (z, log_det) = flows[scale].forward(&x, Some(&condition))?;
         let c = self.channels[scale] as f64;
         let energy = (z.sqr()?.sum(1)? * -0.5)?;
         Ok((((energy + log_det)? / c)? - 0.5 * (2.0 * PI).ln())?)
@@ -213,7 +231,8 @@ impl CFlowModel {
             let mut scores = Vec::with_capacity(b * h * w);
             for start in (0..b * h * w).step_by(MAP_CHUNK) {
                 let len = MAP_CHUNK.min(b * h * w - start);
-                let likelihood = self.log_likelihood(
+                let likelihood = self.log_likelihood_through(
+                    &self.inference,
                     scale,
                     &fibers.narrow(0, start, len)?,
                     &condition.narrow(0, start, len)?,

@@ -27,6 +27,8 @@ pub struct FastFlowModel {
     params: FastFlowValidParams,
     channels: Vec<usize>,
     flows: Vec<CouplingStack<ConvSubnet>>,
+    /// The same flows with untracked parameters, for anomaly maps.
+    inference: Vec<CouplingStack<ConvSubnet>>,
     varmap: VarMap,
     device: Device,
 }
@@ -78,10 +80,12 @@ impl FastFlowModel {
                 device,
             )?);
         }
+        let inference = flows.iter().map(CouplingStack::detached).collect();
         Ok(Self {
             params,
             channels: channels.to_vec(),
             flows,
+            inference,
             varmap: source.finish()?,
             device: device.clone(),
         })
@@ -110,10 +114,19 @@ impl FastFlowModel {
     /// variables `z_i` of the same shapes and `log|det J_i|` `(b, h_i, w_i)`. Features may be on
     /// any device and in any float dtype. They are moved to the model's device as f32.
     pub fn forward(&self, features: &[Tensor]) -> Result<Vec<(Tensor, Tensor)>, FastFlowError> {
+        self.forward_through(&self.flows, features)
+    }
+
+    /// Runs `features` through `flows`: the trained flows, or their untracked copies.
+    fn forward_through(
+        &self,
+        flows: &[CouplingStack<ConvSubnet>],
+        features: &[Tensor],
+    ) -> Result<Vec<(Tensor, Tensor)>, FastFlowError> {
         self.check_features(features)?;
         features
             .iter()
-            .zip(&self.flows)
+            .zip(flows)
             .map(|(x, flow)| {
                 let x = x.to_device(&self.device)?.to_dtype(DType::F32)?;
                 Ok(flow.forward(&layer_norm(&x)?, None)?)
@@ -162,7 +175,7 @@ impl FastFlowModel {
         width: usize,
         height: usize,
     ) -> Result<Vec<AnomalyMap>, FastFlowError> {
-        let latents = self.forward(features)?;
+        let latents = self.forward_through(&self.inference, features)?;
         let batch = latents[0].0.dim(0)?;
         let mut maps = vec![AnomalyMap::filled(width, height, 0.0); batch];
         let weight = 1.0 / latents.len() as f32;

@@ -125,6 +125,15 @@ impl Subnet for ConvSubnet {
         let hidden = conv2d_same(x, &self.weight1, &self.bias1)?.relu()?;
         conv2d_same(&hidden, &self.weight2, &self.bias2)
     }
+
+    fn detached(&self) -> Self {
+        Self {
+            weight1: self.weight1.detach(),
+            bias1: self.bias1.detach(),
+            weight2: self.weight2.detach(),
+            bias2: self.bias2.detach(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,13 @@ pub trait Subnet {
     /// Maps `(b, c_in, ...)` to `(b, 2 * c_out, ...)`: the raw log-scales, then the shifts, of
     /// the `c_out` channels the block transforms.
     fn forward(&self, x: &Tensor) -> Result<Tensor>;
+
+    /// Returns a copy whose parameters share storage with these but record no gradient graph,
+    /// so inference frees each intermediate as soon as it is used. Optimiser updates of the
+    /// originals show in the copy.
+    fn detached(&self) -> Self
+    where
+        Self: Sized;
 }
 
 /// Limits `s` smoothly to `(-clamp, clamp)`: `clamp * tanh(s / clamp)`, close to `s` near 0.
@@ -99,6 +106,7 @@ impl<S: Subnet> AffineCoupling<S> {
 
 /// A fixed permutation of the channels (dimension 1), so that every channel is transformed by
 /// some block of a stack. Its log-determinant is 0.
+#[derive(Clone)]
 pub struct ChannelPermutation {
     order: Vec<u32>,
     forward: Tensor,
@@ -172,6 +180,24 @@ impl<S: Subnet> CouplingStack<S> {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { blocks })
+    }
+
+    /// Returns a copy whose subnets share parameters with these but record no gradient graph;
+    /// see [`Subnet::detached`].
+    pub fn detached(&self) -> Self {
+        let blocks = self
+            .blocks
+            .iter()
+            .map(|(coupling, permutation)| {
+                let coupling = AffineCoupling {
+                    subnet: coupling.subnet.detached(),
+                    channels: coupling.channels,
+                    clamp: coupling.clamp,
+                };
+                (coupling, permutation.clone())
+            })
+            .collect();
+        Self { blocks }
     }
 
     /// Number of coupling blocks.

@@ -78,6 +78,15 @@ impl Subnet for FcSubnet {
             .matmul(&self.weight2.t()?)?
             .broadcast_add(&self.bias2)
     }
+
+    fn detached(&self) -> Self {
+        Self {
+            weight1: self.weight1.detach(),
+            bias1: self.bias1.detach(),
+            weight2: self.weight2.detach(),
+            bias2: self.bias2.detach(),
+        }
+    }
 }
 
 #[cfg(test)]
