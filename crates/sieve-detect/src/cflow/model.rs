@@ -139,9 +139,19 @@ impl CFlowModel {
         x: &Tensor,
         condition: &Tensor,
     ) -> Result<(Tensor, Tensor), CFlowError> {
+        self.forward_through(&self.flows[scale], x, condition)
+    }
+
+    /// Runs [`Self::forward`] through `flow`: a trained flow, or its untracked copy.
+    fn forward_through(
+        &self,
+        flow: &CouplingStack<FcSubnet>,
+        x: &Tensor,
+        condition: &Tensor,
+    ) -> Result<(Tensor, Tensor), CFlowError> {
         let x = self.to_model(x)?;
         let condition = self.to_model(condition)?;
-        Ok(self.flows[scale].forward(&x, Some(&condition))?)
+        Ok(flow.forward(&x, Some(&condition))?)
     }
 
     /// Maps latent variables `z` `(n, c)` of scale `scale` back to the feature vectors.
@@ -176,9 +186,7 @@ impl CFlowModel {
         x: &Tensor,
         condition: &Tensor,
     ) -> Result<Tensor, CFlowError> {
-        let x = self.to_model(x)?;
-        let condition = self.to_model(condition)?;
-        let (z, log_det) = flows[scale].forward(&x, Some(&condition))?;
+        let (z, log_det) = self.forward_through(&flows[scale], x, condition)?;
         let c = self.channels[scale] as f64;
         let energy = (z.sqr()?.sum(1)? * -0.5)?;
         Ok((((energy + log_det)? / c)? - 0.5 * (2.0 * PI).ln())?)

@@ -182,8 +182,8 @@ impl<S: Subnet> CouplingStack<S> {
         Ok(Self { blocks })
     }
 
-    /// Returns a copy whose subnets share parameters with these but record no gradient graph;
-    /// see [`Subnet::detached`].
+    /// Returns a copy whose subnets share parameters with these but record no gradient graph,
+    /// as [`Subnet::detached`] describes.
     pub fn detached(&self) -> Self {
         let blocks = self
             .blocks

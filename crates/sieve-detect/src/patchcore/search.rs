@@ -122,12 +122,13 @@ impl BankIndex {
     }
 }
 
-/// Index of the first row minimising `|b|^2 - 2 q.b`, from the dot products of one query with
-/// every bank row and the rows' squared norms (infinite for excluded rows).
+/// Returns the index of the first row minimising `|b|^2 - 2 q.b`, from the dot products of one
+/// query with every bank row and the rows' squared norms (infinite for excluded rows).
 ///
 /// Eight independent lanes keep their own minimum and its first index, so the compiler can use
-/// vector compares and blends. The lanes are merged at the end, and the lowest index wins ties. When no value is below infinity (a query with NaN, say), the first row with a finite
-/// norm is returned; the caller checks that one exists.
+/// vector compares and blends. The lanes are merged at the end, and the lowest index wins ties.
+/// When no value is below infinity (a query with NaN, say), the first row with a finite norm is
+/// returned. The caller checks that such a row exists.
 fn nearest_row(query_dots: &[f32], norms_sq: &[f32]) -> usize {
     const LANES: usize = 8;
     let mut lane_min = [f32::INFINITY; LANES];
