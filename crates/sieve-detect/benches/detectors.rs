@@ -276,8 +276,8 @@ fn bench_fastflow(criterion: &mut Criterion, backbone: Option<EfficientNetLite0>
     group.bench_function("train_step", |b| {
         b.iter(|| {
             let features = cache.batch(&ids, &Device::Cpu).unwrap();
-            let loss = model.loss(&features).unwrap();
-            optimiser.backward_step(&loss).unwrap();
+            let (_, grads) = model.loss_gradients(&features).unwrap();
+            optimiser.step(&grads).unwrap();
         })
     });
 

@@ -60,17 +60,17 @@ pub fn fit_model(
         .collect::<candle_core::Result<_>>()?;
     let model = FastFlowModel::new(params.clone(), &channels, device)?;
 
-    let loss_of = |ids: &[usize], batch: &[usize]| -> Result<_, FastFlowError> {
+    let features = |ids: &[usize], batch: &[usize]| {
         let images: Vec<usize> = batch.iter().map(|&i| ids[i]).collect();
-        model.loss(&cache.batch(&images, device)?)
+        cache.batch(&images, device)
     };
     let log = train(
         model.varmap().all_vars(),
         train_ids.len(),
         held_out_ids.len(),
         params.train(),
-        |batch: &[usize]| loss_of(train_ids, batch),
-        |batch: &[usize]| loss_of(held_out_ids, batch),
+        |batch: &[usize]| model.loss_gradients(&features(train_ids, batch)?),
+        |batch: &[usize]| model.loss_value(&features(held_out_ids, batch)?),
         progress,
     )?;
     Ok((model, log))
@@ -230,6 +230,61 @@ mod tests {
                 assert!(
                     (value - expected).abs() < 1e-5,
                     "{map:?} at {p}: {value} vs {expected}"
+                );
+            }
+        }
+    }
+
+    /// The hand-written loss and gradient equal candle's autograd through the flows, for
+    /// weights far from the identity and with both kernel sizes in every stack.
+    #[test]
+    fn hand_written_gradient_matches_autograd() {
+        let cache = synthetic_cache();
+        let params = tiny_params(9);
+        let model = FastFlowModel::new(params, &[4, 6], &Device::Cpu).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(17);
+        let vars = model.varmap().all_vars();
+        for var in &vars {
+            let count = var.as_tensor().elem_count();
+            let values: Vec<f32> = (0..count).map(|_| rng.gen_range(-0.4..0.4)).collect();
+            var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu).unwrap())
+                .unwrap();
+        }
+        let features = cache.batch(&[0, 3, 5], &Device::Cpu).unwrap();
+
+        let loss = model.loss(&features).unwrap();
+        let expected_loss = loss.to_scalar::<f32>().unwrap();
+        let expected = loss.backward().unwrap();
+        let (got_loss, got) = model.loss_gradients(&features).unwrap();
+        let value = model.loss_value(&features).unwrap();
+        // The weights move the loss well away from the identity's 0.5 per channel.
+        assert!((expected_loss - 5.0).abs() > 0.5, "loss {expected_loss}");
+        let tolerance = 1e-4 * f64::from(expected_loss.abs()).max(1.0);
+        assert!((got_loss - f64::from(expected_loss)).abs() < tolerance);
+        assert!((value - got_loss).abs() < 1e-9, "{value} vs {got_loss}");
+
+        assert_eq!(vars.len(), 2 * 4 * 4);
+        for var in &vars {
+            let want: Vec<f32> = expected
+                .get(var.as_tensor())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let have: Vec<f32> = got
+                .get(var.as_tensor())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let largest = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!(largest > 1e-3, "gradient {want:?} is too small to test");
+            for (a, b) in want.iter().zip(&have) {
+                assert!(
+                    (a - b).abs() <= 1e-4 * largest,
+                    "{a} vs {b} (largest {largest})"
                 );
             }
         }

@@ -11,13 +11,17 @@
 //! leaves out the log-determinant of the Jacobian. [`FastFlowMap::Likelihood`] scores the
 //! negative log-likelihood under the flow instead, which keeps it.
 
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarMap;
+use rayon::prelude::*;
 use sieve_core::AnomalyMap;
 
 use super::params::{FastFlowMap, FastFlowValidParams};
 use super::FastFlowError;
-use crate::flow::{AffineCoupling, ConvSubnet, CouplingStack, ParamSource};
+use crate::flow::{
+    AffineCoupling, ConvStackGradient, ConvStackWeights, ConvSubnet, CouplingStack, ParamSource,
+};
 
 /// Added to the variance in the layer norm, as PyTorch's `nn.LayerNorm` default.
 const LAYER_NORM_EPS: f64 = 1e-5;
@@ -149,19 +153,89 @@ impl FastFlowModel {
     /// `0.5 * |z|^2 - log|det J|`, with `|z|^2` summed over channels, then summed over scales.
     /// A scalar with its graph attached.
     pub fn loss(&self, features: &[Tensor]) -> Result<Tensor, FastFlowError> {
-        let mut total: Option<Tensor> = None;
-        for (z, log_det) in self.forward(features)? {
-            let energy = (z.sqr()?.sum(1)? * 0.5)?; // (b, h, w)
-            let scale_loss = (energy - log_det)?.mean_all()?;
-            total = Some(match total {
-                Some(sum) => (sum + scale_loss)?,
-                None => scale_loss,
-            });
+        Ok(scale_losses(self.forward(features)?)?)
+    }
+
+    /// Returns the training loss of a batch, as [`Self::loss`] computes it, and its gradient
+    /// with respect to every parameter, keyed by the parameter tensors for an optimiser step.
+    ///
+    /// On the CPU this runs the hand-written forward and backward pass of
+    /// [`ConvStackWeights::image_loss`], one image and scale per task in parallel. On other
+    /// devices it runs candle's autograd on [`Self::loss`].
+    pub fn loss_gradients(&self, features: &[Tensor]) -> Result<(f64, GradStore), FastFlowError> {
+        if !self.device.is_cpu() {
+            let loss = self.loss(features)?;
+            let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            return Ok((value, loss.backward()?));
         }
-        total.ok_or(FastFlowError::ScaleCount {
-            expected: self.channels.len(),
-            found: 0,
-        })
+        let (total, sums) = self.cpu_loss(features, true)?;
+        let mut grads = GradStore::default();
+        for (flow, sum) in self.flows.iter().zip(sums) {
+            let Some(sum) = sum else { continue };
+            for ((subnet, _, _), block) in flow.blocks().zip(sum.blocks) {
+                for (tensor, values) in subnet.tensors().into_iter().zip(block) {
+                    let gradient = Tensor::from_vec(values, tensor.shape(), &self.device)?;
+                    grads.insert(tensor, gradient);
+                }
+            }
+        }
+        Ok((total, grads))
+    }
+
+    /// Returns the value of [`Self::loss`] without a gradient graph.
+    pub fn loss_value(&self, features: &[Tensor]) -> Result<f64, FastFlowError> {
+        if !self.device.is_cpu() {
+            let loss = self.forward_through(&self.inference, features)?;
+            return Ok(scale_losses(loss)?
+                .to_dtype(DType::F64)?
+                .to_scalar::<f64>()?);
+        }
+        Ok(self.cpu_loss(features, false)?.0)
+    }
+
+    /// The loss of a batch on the CPU, and with `gradient` the summed gradient of each scale's
+    /// stack, from one task per image and scale.
+    fn cpu_loss(
+        &self,
+        features: &[Tensor],
+        gradient: bool,
+    ) -> Result<(f64, Vec<Option<ConvStackGradient>>), FastFlowError> {
+        self.check_features(features)?;
+        let stacks = self
+            .flows
+            .iter()
+            .zip(&self.channels)
+            .map(|(flow, &c)| ConvStackWeights::new(flow, c))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let mut tasks = Vec::new();
+        for (scale, x) in features.iter().enumerate() {
+            let (b, c, h, w) = x.dims4()?;
+            let values: Vec<f32> = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+            let weight = 1.0 / (b * h * w) as f32;
+            for image in values.chunks_exact(c * h * w) {
+                tasks.push((scale, image.to_vec(), h, w, weight));
+            }
+        }
+        let results: Vec<(usize, f64, Option<ConvStackGradient>)> = tasks
+            .into_par_iter()
+            .map(|(scale, x, h, w, weight)| {
+                let (loss, grad) = stacks[scale].image_loss(&x, h, w, weight, gradient);
+                (scale, loss, grad)
+            })
+            .collect();
+
+        let mut total = 0.0;
+        let mut sums: Vec<Option<ConvStackGradient>> = vec![None; stacks.len()];
+        for (scale, loss, grad) in results {
+            total += loss;
+            if let Some(grad) = grad {
+                match &mut sums[scale] {
+                    Some(sum) => sum.add(&grad),
+                    slot => *slot = Some(grad),
+                }
+            }
+        }
+        Ok((total, sums))
     }
 
     /// Computes the anomaly map of each image of a batch at the input size `width`×`height`.
@@ -221,6 +295,21 @@ impl FastFlowModel {
         }
         Ok(())
     }
+}
+
+/// Sums over scales the mean over images and positions of `0.5 * |z|^2 - log|det J|`.
+fn scale_losses(latents: Vec<(Tensor, Tensor)>) -> candle_core::Result<Tensor> {
+    let mut total: Option<Tensor> = None;
+    for (z, log_det) in latents {
+        let energy = (z.sqr()?.sum(1)? * 0.5)?; // (b, h, w)
+        let scale_loss = (energy - log_det)?.mean_all()?;
+        total = Some(match total {
+            Some(sum) => (sum + scale_loss)?,
+            None => scale_loss,
+        });
+    }
+    // check_features rejects an empty list before any flow runs.
+    total.ok_or_else(|| candle_core::Error::Msg("no feature scales".into()))
 }
 
 /// Normalises each image of `x` `(b, c, h, w)` to mean 0 and variance 1 over `(c, h, w)`.

@@ -200,6 +200,13 @@ impl<S: Subnet> CouplingStack<S> {
         Self { blocks }
     }
 
+    /// Each block's subnet, the permutation after it, and its log-scale bound.
+    pub(crate) fn blocks(&self) -> impl Iterator<Item = (&S, &ChannelPermutation, f64)> {
+        self.blocks
+            .iter()
+            .map(|(coupling, permutation)| (&coupling.subnet, permutation, coupling.clamp))
+    }
+
     /// Number of coupling blocks.
     pub fn len(&self) -> usize {
         self.blocks.len()

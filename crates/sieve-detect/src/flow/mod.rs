@@ -5,6 +5,7 @@
 mod bias;
 mod cache;
 mod conv;
+mod conv_grad;
 mod coupling;
 mod error;
 mod linear;
@@ -15,6 +16,7 @@ mod unfold;
 
 pub use cache::FeatureCache;
 pub use conv::{conv2d_same, ConvSubnet};
+pub use conv_grad::{ConvStackGradient, ConvStackWeights};
 pub use coupling::{soft_clamp, AffineCoupling, ChannelPermutation, CouplingStack, Subnet};
 pub use error::FlowError;
 pub use linear::FcSubnet;

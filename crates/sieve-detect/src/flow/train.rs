@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::seq::SliceRandom;
@@ -78,6 +79,46 @@ impl TrainValidParams {
     }
 }
 
+/// What a training closure returns for one batch: its mean loss and the gradient of that loss.
+pub trait BatchLoss {
+    /// Returns the loss value and the gradient of every parameter.
+    fn into_gradient(self) -> candle_core::Result<(f64, GradStore)>;
+}
+
+/// A scalar loss with its graph attached: candle's autograd computes the gradient.
+impl BatchLoss for Tensor {
+    fn into_gradient(self) -> candle_core::Result<(f64, GradStore)> {
+        let value = self.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+        Ok((value, self.backward()?))
+    }
+}
+
+/// A loss whose gradient was computed already.
+impl BatchLoss for (f64, GradStore) {
+    fn into_gradient(self) -> candle_core::Result<(f64, GradStore)> {
+        Ok(self)
+    }
+}
+
+/// What a held-out closure returns for one batch: its mean loss.
+pub trait LossValue {
+    fn value(self) -> candle_core::Result<f64>;
+}
+
+impl LossValue for Tensor {
+    fn value(self) -> candle_core::Result<f64> {
+        self.detach()
+            .to_dtype(candle_core::DType::F64)?
+            .to_scalar::<f64>()
+    }
+}
+
+impl LossValue for f64 {
+    fn value(self) -> candle_core::Result<f64> {
+        Ok(self)
+    }
+}
+
 /// Progress of training, reported after every optimiser step and every epoch.
 #[derive(Clone, Debug)]
 pub enum TrainEvent {
@@ -132,12 +173,13 @@ pub struct TrainLog {
 /// Trains `vars` with AdamW.
 ///
 /// Each epoch shuffles `0..train_samples` with a generator seeded from `params.seed`, and
-/// `train_loss` returns the mean loss of each batch of sample indices with its graph attached.
+/// `train_loss` returns the mean loss of each batch of sample indices, either with its graph
+/// attached or with its gradient (see [`BatchLoss`]).
 /// After each epoch `held_out_loss` is called on batches of `0..held_out_samples`. When that
 /// mean loss has not improved for `patience` epochs, training stops. At the end the variables
 /// hold the weights of the epoch with the lowest held-out loss (or of the last epoch, when
 /// `held_out_samples` is 0).
-pub fn train<E, L, H>(
+pub fn train<E, L, H, B, V>(
     vars: Vec<Var>,
     train_samples: usize,
     held_out_samples: usize,
@@ -148,8 +190,10 @@ pub fn train<E, L, H>(
 ) -> Result<TrainLog, E>
 where
     E: From<FlowError> + From<candle_core::Error>,
-    L: FnMut(&[usize]) -> Result<Tensor, E>,
-    H: FnMut(&[usize]) -> Result<Tensor, E>,
+    L: FnMut(&[usize]) -> Result<B, E>,
+    H: FnMut(&[usize]) -> Result<V, E>,
+    B: BatchLoss,
+    V: LossValue,
 {
     let params = params.as_params();
     if train_samples == 0 {
@@ -180,8 +224,7 @@ where
         order.shuffle(&mut rng);
         let mut loss_sum = 0.0;
         for (index, batch) in order.chunks(params.batch_size).enumerate() {
-            let loss = train_loss(batch)?;
-            let value = f64::from(loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?);
+            let (value, grads) = train_loss(batch)?.into_gradient()?;
             if !value.is_finite() {
                 return Err(FlowError::Diverged {
                     epoch,
@@ -190,7 +233,7 @@ where
                 }
                 .into());
             }
-            optimiser.backward_step(&loss)?;
+            optimiser.step(&grads)?;
             loss_sum += value * batch.len() as f64;
             progress(&TrainEvent::Step {
                 epoch,
@@ -252,16 +295,16 @@ where
 }
 
 /// Mean of `loss` over `0..samples` in batches of `batch_size`, weighted by batch size.
-fn mean_loss<E, H>(samples: usize, batch_size: usize, loss: &mut H) -> Result<f64, E>
+fn mean_loss<E, H, V>(samples: usize, batch_size: usize, loss: &mut H) -> Result<f64, E>
 where
     E: From<candle_core::Error>,
-    H: FnMut(&[usize]) -> Result<Tensor, E>,
+    H: FnMut(&[usize]) -> Result<V, E>,
+    V: LossValue,
 {
     let indices: Vec<usize> = (0..samples).collect();
     let mut sum = 0.0;
     for batch in indices.chunks(batch_size) {
-        let value = loss(batch)?.detach().to_dtype(candle_core::DType::F64)?;
-        sum += value.to_scalar::<f64>()? * batch.len() as f64;
+        sum += loss(batch)?.value()? * batch.len() as f64;
     }
     Ok(sum / samples as f64)
 }
