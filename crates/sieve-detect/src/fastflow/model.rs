@@ -249,10 +249,34 @@ impl FastFlowModel {
         width: usize,
         height: usize,
     ) -> Result<Vec<AnomalyMap>, FastFlowError> {
-        let latents = self.forward_through(&self.inference, features)?;
-        let batch = latents[0].0.dim(0)?;
+        let grids = if self.device.is_cpu() {
+            self.cpu_score_grids(features)?
+        } else {
+            self.score_grids(features)?
+        };
+        let batch = features[0].dim(0)?;
         let mut maps = vec![AnomalyMap::filled(width, height, 0.0); batch];
-        let weight = 1.0 / latents.len() as f32;
+        let weight = 1.0 / grids.len() as f32;
+        for &(ref scores, h, w) in &grids {
+            for (map, grid) in maps.iter_mut().zip(scores.chunks_exact(h * w)) {
+                let upsampled =
+                    AnomalyMap::from_vec(w, h, grid.to_vec()).resize_bilinear(width, height);
+                for (value, add) in map.data.iter_mut().zip(&upsampled.data) {
+                    *value += weight * add;
+                }
+            }
+        }
+        Ok(maps)
+    }
+
+    /// Scores every position of every image with candle operations on the untracked flows:
+    /// per scale the scores of the whole batch, `(b, h, w)` flattened, with `h` and `w`.
+    fn score_grids(
+        &self,
+        features: &[Tensor],
+    ) -> Result<Vec<(Vec<f32>, usize, usize)>, FastFlowError> {
+        let latents = self.forward_through(&self.inference, features)?;
+        let mut grids = Vec::with_capacity(latents.len());
         for (z, log_det) in &latents {
             let (_, c, h, w) = z.dims4()?;
             let energy = (z.sqr()?.sum(1)? * 0.5)?; // (b, h, w)
@@ -264,15 +288,54 @@ impl FastFlowModel {
                 .to_device(&Device::Cpu)?
                 .flatten_all()?
                 .to_vec1::<f32>()?;
-            for (map, grid) in maps.iter_mut().zip(scores.chunks_exact(h * w)) {
-                let upsampled =
-                    AnomalyMap::from_vec(w, h, grid.to_vec()).resize_bilinear(width, height);
-                for (value, add) in map.data.iter_mut().zip(&upsampled.data) {
-                    *value += weight * add;
-                }
+            grids.push((scores, h, w));
+        }
+        Ok(grids)
+    }
+
+    /// Computes the same scores as [`Self::score_grids`] with the hand-written forward pass of
+    /// [`ConvStackWeights::image_scores`], one image and scale per task in parallel.
+    fn cpu_score_grids(
+        &self,
+        features: &[Tensor],
+    ) -> Result<Vec<(Vec<f32>, usize, usize)>, FastFlowError> {
+        self.check_features(features)?;
+        let map = self.params.map();
+        let mut stacks = Vec::with_capacity(features.len());
+        let mut tasks = Vec::new();
+        for (scale, (x, flow)) in features.iter().zip(&self.flows).enumerate() {
+            let (_, c, h, w) = x.dims4()?;
+            stacks.push(ConvStackWeights::new(flow, c)?);
+            let values: Vec<f32> = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+            for image in values.chunks_exact(c * h * w) {
+                tasks.push((scale, image.to_vec(), h, w));
             }
         }
-        Ok(maps)
+        let scores: Vec<(usize, Vec<f32>)> = tasks
+            .into_par_iter()
+            .map(|(scale, image, h, w)| {
+                let c = stacks[scale].channels() as f32;
+                let (energy, log_det) = stacks[scale].image_scores(&image, h, w);
+                let grid = energy
+                    .iter()
+                    .zip(&log_det)
+                    .map(|(&e, &d)| match map {
+                        FastFlowMap::Likelihood => (e - d) / c,
+                        FastFlowMap::Latent => -(-e / c).exp(),
+                    })
+                    .collect();
+                (scale, grid)
+            })
+            .collect();
+        let mut grids: Vec<(Vec<f32>, usize, usize)> = features
+            .iter()
+            .map(|x| (Vec::new(), x.dim(2).unwrap_or(0), x.dim(3).unwrap_or(0)))
+            .collect();
+        // Tasks come back in order, so each scale's images are appended in batch order.
+        for (scale, grid) in scores {
+            grids[scale].0.extend_from_slice(&grid);
+        }
+        Ok(grids)
     }
 
     fn check_features(&self, features: &[Tensor]) -> Result<(), FastFlowError> {

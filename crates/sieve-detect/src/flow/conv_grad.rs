@@ -110,6 +110,22 @@ impl ConvStackWeights {
     }
 
     /// Layer-normalises one image's features `x` `(c, height, width)` over all its values,
+    /// runs them through the stack, and returns per position `0.5 * |z|^2` and `log|det J|`,
+    /// `(height, width)` each.
+    pub fn image_scores(&self, x: &[f32], height: usize, width: usize) -> (Vec<f32>, Vec<f32>) {
+        let pass = self.forward(x, height, width, false);
+        let n = height * width;
+        let last = &pass.z[pass.z.len() - self.channels * n..];
+        let mut energy = vec![0.0f32; n];
+        for row in last.chunks_exact(n) {
+            for (sum, &v) in energy.iter_mut().zip(row) {
+                *sum += 0.5 * v * v;
+            }
+        }
+        (energy, pass.log_det)
+    }
+
+    /// Layer-normalises one image's features `x` `(c, height, width)` over all its values,
     /// runs them through the stack, and returns `weight * sum over positions of (0.5 * |z|^2 -
     /// log|det J|)`. With `gradient` it also returns the gradient of that value with respect
     /// to the parameters.
@@ -123,107 +139,24 @@ impl ConvStackWeights {
     ) -> (f64, Option<ConvStackGradient>) {
         let c = self.channels;
         let n = height * width;
-        assert_eq!(x.len(), c * n, "features of {c} x {height} x {width}");
-        let geometry = Geometry { height, width };
-        let passive = AffineCoupling::<ConvSubnet>::passive_channels(c);
-        let active = AffineCoupling::<ConvSubnet>::active_channels(c);
-
-        // Inputs of every block and the final z: `blocks + 1` maps of `c * n` values.
-        let mut z = vec![0.0f32; (self.blocks.len() + 1) * c * n];
-        layer_norm(x, &mut z[..c * n]);
-        // Per block: the hidden activations after the ReLU, and tanh(s / clamp) and exp(s) of
-        // the clamped log-scales.
-        let mut hidden_maps: Vec<Vec<f32>> = Vec::with_capacity(self.blocks.len());
-        let mut tanh_maps: Vec<Vec<f32>> = Vec::with_capacity(self.blocks.len());
-        let mut exp_maps: Vec<Vec<f32>> = Vec::with_capacity(self.blocks.len());
-        let widest = self
-            .blocks
-            .iter()
-            .map(|block| block.kernel * block.kernel * passive.max(block.hidden))
-            .max()
-            .unwrap_or(0);
-        let mut columns = vec![0.0f32; widest * n];
-        let mut out = vec![0.0f32; 2 * active * n];
-        let mut log_det = 0.0f64;
-
-        for (index, block) in self.blocks.iter().enumerate() {
-            let (done, rest) = z.split_at_mut((index + 1) * c * n);
-            let input = &done[index * c * n..];
-            let next = &mut rest[..c * n];
-            let k = block.kernel;
-            let (x1, x2) = input.split_at(passive * n);
-
-            // hidden = relu(W1 * columns(x1) + b1)
-            let mut hidden = vec![0.0f32; block.hidden * n];
-            let cols1 = geometry.columns(x1, passive, k, &mut columns);
-            matmul(
-                &mut hidden,
-                (block.hidden, n, passive * k * k),
-                (&block.weight1, false),
-                (cols1, false),
-                false,
-            );
-            for (row, &bias) in hidden.chunks_exact_mut(n).zip(&block.bias1) {
-                for value in row {
-                    *value = (*value + bias).max(0.0);
-                }
-            }
-
-            // out = W2 * columns(hidden) + b2: raw log-scales, then shifts.
-            let cols2 = geometry.columns(&hidden, block.hidden, k, &mut columns);
-            matmul(
-                &mut out,
-                (2 * active, n, block.hidden * k * k),
-                (&block.weight2, false),
-                (cols2, false),
-                false,
-            );
-            let (raw, shift) = out.split_at(active * n);
-
-            let mut tanh = vec![0.0f32; active * n];
-            let mut exp = vec![0.0f32; active * n];
-            let mut y2 = vec![0.0f32; active * n];
-            let clamp = block.clamp;
-            for channel in 0..active {
-                let rows = channel * n..(channel + 1) * n;
-                let (b_s, b_t) = (block.bias2[channel], block.bias2[active + channel]);
-                let mut sum = 0.0f32;
-                for i in rows {
-                    let t = ((raw[i] + b_s) / clamp).tanh();
-                    let s = clamp * t;
-                    let e = s.exp();
-                    tanh[i] = t;
-                    exp[i] = e;
-                    y2[i] = x2[i] * e + shift[i] + b_t;
-                    sum += s;
-                }
-                log_det += f64::from(sum);
-            }
-
-            // The permuted output: channel i is channel order[i] of (x1, y2).
-            for (row, &from) in next.chunks_exact_mut(n).zip(&block.order) {
-                let source = if from < passive {
-                    &x1[from * n..(from + 1) * n]
-                } else {
-                    &y2[(from - passive) * n..(from - passive + 1) * n]
-                };
-                row.copy_from_slice(source);
-            }
-            hidden_maps.push(hidden);
-            tanh_maps.push(tanh);
-            exp_maps.push(exp);
-        }
-
-        let last = &z[self.blocks.len() * c * n..];
+        let pass = self.forward(x, height, width, gradient);
+        let z = &pass.z;
+        let last = &z[z.len() - c * n..];
         let energy: f64 = last
             .iter()
             .map(|&v| 0.5 * f64::from(v) * f64::from(v))
             .sum();
+        let log_det: f64 = pass.log_det.iter().map(|&v| f64::from(v)).sum();
         let loss = f64::from(weight) * (energy - log_det);
         if !gradient {
             return (loss, None);
         }
 
+        let geometry = Geometry { height, width };
+        let passive = AffineCoupling::<ConvSubnet>::passive_channels(c);
+        let active = AffineCoupling::<ConvSubnet>::active_channels(c);
+        let widest = self.widest_columns();
+        let mut columns = vec![0.0f32; widest * n];
         let mut grads = ConvStackGradient::zeros(self);
         // Gradient with respect to the current block's output, then its input.
         let mut g: Vec<f32> = last.iter().map(|&v| weight * v).collect();
@@ -236,8 +169,8 @@ impl ConvStackWeights {
             let input = &z[index * c * n..(index + 1) * c * n];
             let (x1, x2) = input.split_at(passive * n);
             let k = block.kernel;
-            let hidden = &hidden_maps[index];
-            let (tanh, exp) = (&tanh_maps[index], &exp_maps[index]);
+            let hidden = &pass.hidden[index];
+            let (tanh, exp) = (&pass.tanh[index], &pass.exp[index]);
             let [g_w1, g_b1, g_w2, g_b2] = &mut grads.blocks[index];
 
             // Undo the permutation.
@@ -335,9 +268,134 @@ impl ConvStackWeights {
         (loss, Some(grads))
     }
 
+    /// Runs one image through the stack. With `keep` every block's input, hidden activations,
+    /// `tanh(s / clamp)` and `exp(s)` stay for the backward pass, else only the final `z`.
+    fn forward(&self, x: &[f32], height: usize, width: usize, keep: bool) -> Forward {
+        let c = self.channels;
+        let n = height * width;
+        assert_eq!(x.len(), c * n, "features of {c} x {height} x {width}");
+        let geometry = Geometry { height, width };
+        let passive = AffineCoupling::<ConvSubnet>::passive_channels(c);
+        let active = AffineCoupling::<ConvSubnet>::active_channels(c);
+
+        // Inputs of every block and the final z, or only the current and next maps.
+        let maps = if keep { self.blocks.len() + 1 } else { 2 };
+        let mut z = vec![0.0f32; maps * c * n];
+        layer_norm(x, &mut z[..c * n]);
+        let mut pass = Forward {
+            z: Vec::new(),
+            hidden: Vec::with_capacity(self.blocks.len()),
+            tanh: Vec::with_capacity(self.blocks.len()),
+            exp: Vec::with_capacity(self.blocks.len()),
+            log_det: vec![0.0f32; n],
+        };
+        let mut columns = vec![0.0f32; self.widest_columns() * n];
+        let mut out = vec![0.0f32; 2 * active * n];
+        let mut hidden = vec![0.0f32; self.max_hidden() * n];
+        let mut tanh = vec![0.0f32; active * n];
+        let mut exp = vec![0.0f32; active * n];
+        let mut y2 = vec![0.0f32; active * n];
+
+        for (index, block) in self.blocks.iter().enumerate() {
+            let slot = if keep { index } else { 0 };
+            let (done, rest) = z.split_at_mut((slot + 1) * c * n);
+            let input = &done[slot * c * n..];
+            let next = &mut rest[..c * n];
+            let k = block.kernel;
+            let (x1, x2) = input.split_at(passive * n);
+
+            // hidden = relu(W1 * columns(x1) + b1)
+            let hidden = &mut hidden[..block.hidden * n];
+            let cols1 = geometry.columns(x1, passive, k, &mut columns);
+            matmul(
+                hidden,
+                (block.hidden, n, passive * k * k),
+                (&block.weight1, false),
+                (cols1, false),
+                false,
+            );
+            for (row, &bias) in hidden.chunks_exact_mut(n).zip(&block.bias1) {
+                for value in row {
+                    *value = (*value + bias).max(0.0);
+                }
+            }
+
+            // out = W2 * columns(hidden) + b2: raw log-scales, then shifts.
+            let cols2 = geometry.columns(hidden, block.hidden, k, &mut columns);
+            matmul(
+                &mut out,
+                (2 * active, n, block.hidden * k * k),
+                (&block.weight2, false),
+                (cols2, false),
+                false,
+            );
+            let (raw, shift) = out.split_at(active * n);
+
+            let clamp = block.clamp;
+            for channel in 0..active {
+                let (b_s, b_t) = (block.bias2[channel], block.bias2[active + channel]);
+                let rows = channel * n..(channel + 1) * n;
+                for (j, i) in rows.enumerate() {
+                    let t = ((raw[i] + b_s) / clamp).tanh();
+                    let s = clamp * t;
+                    let e = s.exp();
+                    tanh[i] = t;
+                    exp[i] = e;
+                    y2[i] = x2[i] * e + shift[i] + b_t;
+                    pass.log_det[j] += s;
+                }
+            }
+
+            // The permuted output: channel i is channel order[i] of (x1, y2).
+            for (row, &from) in next.chunks_exact_mut(n).zip(&block.order) {
+                let source = if from < passive {
+                    &x1[from * n..(from + 1) * n]
+                } else {
+                    &y2[(from - passive) * n..(from - passive + 1) * n]
+                };
+                row.copy_from_slice(source);
+            }
+            if keep {
+                pass.hidden.push(hidden.to_vec());
+                pass.tanh.push(tanh.clone());
+                pass.exp.push(exp.clone());
+            } else {
+                z.copy_within(c * n..2 * c * n, 0);
+            }
+        }
+        if !keep {
+            z.truncate(c * n);
+        }
+        pass.z = z;
+        pass
+    }
+
+    /// Rows of the widest column matrix of any block: `k * k` times its widest input.
+    fn widest_columns(&self) -> usize {
+        let passive = AffineCoupling::<ConvSubnet>::passive_channels(self.channels);
+        self.blocks
+            .iter()
+            .map(|block| block.kernel * block.kernel * passive.max(block.hidden))
+            .max()
+            .unwrap_or(0)
+    }
+
     fn max_hidden(&self) -> usize {
         self.blocks.iter().map(|b| b.hidden).max().unwrap_or(0)
     }
+}
+
+/// The values of one forward pass that the loss, the scores and the backward pass read.
+struct Forward {
+    /// The input of every block and the final `z`, `c * n` values each, or only the final `z`.
+    z: Vec<f32>,
+    /// Per block, when kept: the hidden activations after the ReLU, `tanh(s / clamp)` and
+    /// `exp(s)` of the clamped log-scales.
+    hidden: Vec<Vec<f32>>,
+    tanh: Vec<Vec<f32>>,
+    exp: Vec<Vec<f32>>,
+    /// `log|det J|` of each position, summed over the blocks.
+    log_det: Vec<f32>,
 }
 
 /// Writes `(x - mean) / sqrt(var + eps)` of all values of `x` into `out`.
