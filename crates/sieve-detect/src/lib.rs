@@ -7,5 +7,6 @@ pub mod detector;
 pub mod fastflow;
 pub mod flow;
 pub mod patchcore;
+mod pool;
 pub mod pth;
 pub mod weights;

@@ -4,6 +4,7 @@ mod error;
 mod image;
 mod model;
 mod ops;
+mod pointwise;
 mod spec;
 
 pub use error::BackboneError;

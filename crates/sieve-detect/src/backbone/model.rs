@@ -12,10 +12,12 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor, D};
 
 use super::error::BackboneError;
-use super::ops::{same_padding, BiasActivation, DepthwiseConv};
+use super::ops::{same_padding, DepthwiseConv};
+use super::pointwise::{conv_matmul, strided_columns, tensor4, with_cpu_f32};
 use super::spec::{
     BlockSpec, BATCH_NORM_EPS, BLOCKS, FEATURE_BLOCKS, HEAD_CHANNELS, NUM_CLASSES, STEM_CHANNELS,
 };
+use crate::pool::on_pool;
 use crate::pth::read_legacy_state_dict;
 use crate::weights::efficientnet_lite0_path;
 
@@ -114,29 +116,32 @@ impl EfficientNetLite0 {
             return Err(BackboneError::NoBlocks);
         };
 
-        let mut outputs = Vec::with_capacity(last + 1);
-        let mut h = self.stem.forward(x)?;
-        for block in &self.blocks[..=last] {
-            h = block.forward(&h)?;
-            outputs.push(h.clone());
-        }
-
-        Ok(blocks.iter().map(|&b| outputs[b].clone()).collect())
+        on_pool(|| {
+            let mut outputs = Vec::with_capacity(last + 1);
+            let mut h = self.stem.forward(x)?;
+            for block in &self.blocks[..=last] {
+                h = block.forward(&h)?;
+                outputs.push(h.clone());
+            }
+            Ok(blocks.iter().map(|&b| outputs[b].clone()).collect())
+        })
     }
 
     /// Returns the ImageNet class logits, `(b, 1000)`; apply a softmax for probabilities.
     pub fn logits(&self, x: &Tensor) -> Result<Tensor, BackboneError> {
         check_input(x)?;
 
-        let mut h = self.stem.forward(x)?;
-        for block in &self.blocks {
-            h = block.forward(&h)?;
-        }
-        let h = self.head.forward(&h)?; // (b, 1280, h/32, w/32)
-        let pooled = h.mean(D::Minus1)?.mean(D::Minus1)?; // (b, 1280)
+        on_pool(|| {
+            let mut h = self.stem.forward(x)?;
+            for block in &self.blocks {
+                h = block.forward(&h)?;
+            }
+            let h = self.head.forward(&h, None)?; // (b, 1280, h/32, w/32)
+            let pooled = h.mean(D::Minus1)?.mean(D::Minus1)?; // (b, 1280)
 
-        let logits = pooled.matmul(&self.fc_weight.t()?)?; // (b, 1000)
-        Ok(logits.broadcast_add(&self.fc_bias)?)
+            let logits = pooled.matmul(&self.fc_weight.t()?)?; // (b, 1000)
+            Ok(logits.broadcast_add(&self.fc_bias)?)
+        })
     }
 }
 
@@ -215,8 +220,8 @@ impl Weights<'_> {
 /// The 3×3 stride-2 stem convolution with folded BatchNorm and ReLU6.
 #[derive(Debug)]
 struct Stem {
-    /// `(32, 3, 3, 3)`.
-    weight: Tensor,
+    /// `(32, 3, 3, 3)`, row-major.
+    weight: Vec<f32>,
     bias: Vec<f32>,
 }
 
@@ -227,37 +232,35 @@ impl Stem {
     fn load(weights: &Weights) -> Result<Self, BackboneError> {
         let dims = [STEM_CHANNELS, 3, Self::KERNEL, Self::KERNEL];
         let (weight, bias) = weights.folded_conv("_conv_stem.weight", "_bn0", &dims)?;
-        Ok(Self {
-            weight: Tensor::from_vec(weight, &dims, &Device::Cpu)?,
-            bias,
-        })
+        Ok(Self { weight, bias })
     }
 
     /// `(b, 3, h, w)` to `(b, 32, ceil(h/2), ceil(w/2))`.
     fn forward(&self, x: &Tensor) -> Result<Tensor, BackboneError> {
-        let (_, _, h, w) = x.dims4()?;
-        let (top, bottom) = same_padding(h, Self::KERNEL, Self::STRIDE);
-        let (left, right) = same_padding(w, Self::KERNEL, Self::STRIDE);
-        let padded = x
-            .pad_with_zeros(2, top, bottom)?
-            .pad_with_zeros(3, left, right)?;
-
-        let y = padded
-            .conv2d(&self.weight, 0, Self::STRIDE, 1, 1)?
-            .contiguous()?;
-        y.inplace_op1(&BiasActivation {
-            bias: &self.bias,
-            relu6: true,
+        let (b, c, h, w) = x.dims4()?;
+        let (top, _) = same_padding(h, Self::KERNEL, Self::STRIDE);
+        let (left, _) = same_padding(w, Self::KERNEL, Self::STRIDE);
+        let (ho, wo) = (h.div_ceil(Self::STRIDE), w.div_ceil(Self::STRIDE));
+        let out = with_cpu_f32(x, |values| {
+            let columns = strided_columns(
+                values,
+                (c, h, w),
+                (Self::KERNEL, Self::STRIDE),
+                (top, left),
+                (ho, wo),
+            );
+            let k = c * Self::KERNEL * Self::KERNEL;
+            conv_matmul(&columns, (k, ho * wo), &self.weight, &self.bias, None, true)
         })?;
-        Ok(y)
+        Ok(tensor4(out, (b, STEM_CHANNELS, ho, wo)))
     }
 }
 
 /// A 1×1 convolution with folded BatchNorm, computed as a batched matrix product.
 #[derive(Debug)]
 struct Pointwise {
-    /// `(c_out, c_in)`.
-    weight: Tensor,
+    /// `(c_out, c_in)`, row-major.
+    weight: Vec<f32>,
     bias: Vec<f32>,
     relu6: bool,
 }
@@ -274,24 +277,37 @@ impl Pointwise {
         let dims = [out_channels, in_channels, 1, 1];
         let (weight, bias) = weights.folded_conv(weight_name, batch_norm, &dims)?;
         Ok(Self {
-            weight: Tensor::from_vec(weight, (out_channels, in_channels), &Device::Cpu)?,
+            weight,
             bias,
             relu6,
         })
     }
 
-    /// `(b, c_in, h, w)` to `(b, c_out, h, w)`.
-    fn forward(&self, x: &Tensor) -> Result<Tensor, BackboneError> {
+    /// `(b, c_in, h, w)` to `(b, c_out, h, w)`, plus `residual` `(b, c_out, h, w)` when given.
+    fn forward(&self, x: &Tensor, residual: Option<&Tensor>) -> Result<Tensor, BackboneError> {
         let (b, c_in, h, w) = x.dims4()?;
         let c_out = self.bias.len();
-
-        let x = x.reshape((b, c_in, h * w))?; // (b, c_in, h*w)
-        let y = self.weight.broadcast_left(b)?.matmul(&x)?; // (b, c_out, h*w)
-        y.inplace_op1(&BiasActivation {
-            bias: &self.bias,
-            relu6: self.relu6,
-        })?;
-        Ok(y.reshape((b, c_out, h, w))?)
+        let out = with_cpu_f32(x, |columns| match residual {
+            Some(residual) => with_cpu_f32(residual, |residual| {
+                conv_matmul(
+                    columns,
+                    (c_in, h * w),
+                    &self.weight,
+                    &self.bias,
+                    Some(residual),
+                    self.relu6,
+                )
+            }),
+            None => Ok(conv_matmul(
+                columns,
+                (c_in, h * w),
+                &self.weight,
+                &self.bias,
+                None,
+                self.relu6,
+            )),
+        })??;
+        Ok(tensor4(out, (b, c_out, h, w)))
     }
 }
 
@@ -354,14 +370,11 @@ impl MbConv {
     /// `(b, c_in, h, w)` to `(b, c_out, ceil(h/s), ceil(w/s))`.
     fn forward(&self, x: &Tensor) -> Result<Tensor, BackboneError> {
         let h = match &self.expand {
-            Some(expand) => expand.forward(x)?,
+            Some(expand) => expand.forward(x, None)?,
             None => x.clone(),
         };
         let h = h.contiguous()?.apply_op1_no_bwd(&self.depthwise)?;
-        let h = self.project.forward(&h)?;
-        if self.residual {
-            return Ok((h + x)?);
-        }
-        Ok(h)
+        let residual = self.residual.then_some(x);
+        self.project.forward(&h, residual)
     }
 }

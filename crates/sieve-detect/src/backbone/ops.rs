@@ -1,12 +1,12 @@
-//! CPU kernels of the backbone: TensorFlow "SAME" padding, a direct depthwise convolution, and a
-//! fused per-channel bias with optional ReLU6, all on contiguous f32 `(b, c, h, w)` data.
+//! CPU kernels of the backbone: TensorFlow "SAME" padding and a direct depthwise convolution
+//! with fused bias and optional ReLU6, on contiguous f32 `(b, c, h, w)` data.
 //!
 //! candle's grouped convolution runs one convolution per group, which is slow for depthwise
 //! layers with hundreds of channels. The kernel here convolves all channel planes in one call,
 //! in parallel on the rayon thread pool.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{bail, CpuStorage, CustomOp1, InplaceOp1, Layout, Shape, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 /// Returns the (before, after) zero padding of TensorFlow's "SAME" mode for one spatial axis.
@@ -321,58 +321,6 @@ fn scatter_pairs(values: &[f32], row: usize, g: &PlaneGeometry, padded: &mut [f3
     }
 }
 
-/// Adds a per-channel bias to a `(b, c, ...)` tensor in place, then optionally applies ReLU6.
-#[derive(Clone, Debug)]
-pub(crate) struct BiasActivation<'a> {
-    pub bias: &'a [f32],
-    pub relu6: bool,
-}
-
-impl InplaceOp1 for BiasActivation<'_> {
-    fn name(&self) -> &'static str {
-        "bias-activation"
-    }
-
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
-        let CpuStorage::F32(data) = storage else {
-            bail!("bias-activation: dtype {:?}, expected F32", storage.dtype());
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            bail!("bias-activation: the tensor is not contiguous");
-        };
-        let dims = layout.dims();
-        if dims.len() < 2 || dims[1] != self.bias.len() {
-            bail!(
-                "bias-activation: shape {dims:?}, expected (b, {}, ...)",
-                self.bias.len()
-            );
-        }
-        let channels = dims[1];
-        let plane: usize = dims[2..].iter().product();
-        if plane == 0 {
-            return Ok(());
-        }
-
-        data[start..end]
-            .par_chunks_mut(plane)
-            .with_min_len(16)
-            .enumerate()
-            .for_each(|(index, values)| {
-                let bias = self.bias[index % channels];
-                if self.relu6 {
-                    for v in values.iter_mut() {
-                        *v = (*v + bias).clamp(0.0, 6.0);
-                    }
-                } else {
-                    for v in values.iter_mut() {
-                        *v += bias;
-                    }
-                }
-            });
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,22 +432,5 @@ mod tests {
         let y = y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         // Corners 4 - 2, edges 6 - 2, centre 9 - 2 clamped to 6.
         assert_eq!(y, vec![2.0, 4.0, 2.0, 4.0, 6.0, 4.0, 2.0, 4.0, 2.0]);
-    }
-
-    #[test]
-    fn bias_activation_clamps() {
-        let x = Tensor::new(&[[[-1f32, 3.0]], [[5.0, 9.0]]], &Device::Cpu)
-            .unwrap()
-            .reshape((1, 2, 2))
-            .unwrap();
-        x.inplace_op1(&BiasActivation {
-            bias: &[1.0, -1.0],
-            relu6: true,
-        })
-        .unwrap();
-        assert_eq!(
-            x.to_vec3::<f32>().unwrap(),
-            vec![vec![vec![0.0, 4.0], vec![4.0, 6.0]]]
-        );
     }
 }

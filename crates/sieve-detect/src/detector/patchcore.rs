@@ -9,6 +9,7 @@ use sieve_core::AnomalyMap;
 use super::{load, DetectError, Detector, InputConfig, OutOfFoldImage, Resize};
 use crate::backbone::{image_to_tensor, EfficientNetLite0};
 use crate::patchcore::{embed, PatchCore, PatchCoreBuilder, PatchCoreParams};
+use crate::pool::on_pool;
 
 /// PatchCore on EfficientNet-Lite0 features at strides 8 and 16.
 pub struct PatchCoreDetector {
@@ -105,22 +106,24 @@ impl Detector for PatchCoreDetector {
         image: &Rgb32FImage,
         exclude: Option<u32>,
     ) -> Result<AnomalyMap, DetectError> {
-        let neighbourhood = self.model.params().neighbourhood();
-        let (rows, (gw, gh)) = Self::embed_image(
-            &self.backbone,
-            &self.input,
-            &self.device,
-            image,
-            neighbourhood,
-        )?;
-        let scores = self
-            .model
-            .score(&rows, exclude)
-            .map_err(|e| DetectError::PatchCore(e.to_string()))?;
-        let grid = AnomalyMap::from_vec(gw, gh, scores);
-        Ok(self
-            .input
-            .to_image_map(&grid, image.width(), image.height()))
+        on_pool(|| {
+            let neighbourhood = self.model.params().neighbourhood();
+            let (rows, (gw, gh)) = Self::embed_image(
+                &self.backbone,
+                &self.input,
+                &self.device,
+                image,
+                neighbourhood,
+            )?;
+            let scores = self
+                .model
+                .score(&rows, exclude)
+                .map_err(|e| DetectError::PatchCore(e.to_string()))?;
+            let grid = AnomalyMap::from_vec(gw, gh, scores);
+            Ok(self
+                .input
+                .to_image_map(&grid, image.width(), image.height()))
+        })
     }
 
     /// Lists every training image, each scored with its own patches left out of the search.
