@@ -15,6 +15,7 @@
 use candle_core::{DType, Result, Tensor};
 use gemm::Parallelism;
 
+use super::affine_row::{affine_row, AffineRow};
 use super::conv::ConvSubnet;
 use super::coupling::{AffineCoupling, CouplingStack};
 
@@ -331,19 +332,20 @@ impl ConvStackWeights {
             );
             let (raw, shift) = out.split_at(active * n);
 
-            let clamp = block.clamp;
             for channel in 0..active {
-                let (b_s, b_t) = (block.bias2[channel], block.bias2[active + channel]);
                 let rows = channel * n..(channel + 1) * n;
-                for (j, i) in rows.enumerate() {
-                    let t = ((raw[i] + b_s) / clamp).tanh();
-                    let s = clamp * t;
-                    let e = s.exp();
-                    tanh[i] = t;
-                    exp[i] = e;
-                    y2[i] = x2[i] * e + shift[i] + b_t;
-                    pass.log_det[j] += s;
-                }
+                affine_row(AffineRow {
+                    raw: &raw[rows.clone()],
+                    shift: &shift[rows.clone()],
+                    x2: &x2[rows.clone()],
+                    scale_bias: block.bias2[channel],
+                    shift_bias: block.bias2[active + channel],
+                    clamp: block.clamp,
+                    tanh: &mut tanh[rows.clone()],
+                    exp: &mut exp[rows.clone()],
+                    y2: &mut y2[rows],
+                    log_det: &mut pass.log_det,
+                });
             }
 
             // The permuted output: channel i is channel order[i] of (x1, y2).

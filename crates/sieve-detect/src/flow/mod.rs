@@ -2,6 +2,7 @@
 //! fixed channel permutations, convolutional and fully connected subnets, seeded parameter
 //! creation, the cache of backbone features and the training loop with early stopping.
 
+mod affine_row;
 mod bias;
 mod cache;
 mod conv;
