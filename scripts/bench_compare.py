@@ -91,7 +91,7 @@ def milliseconds(seconds):
     return None if seconds is None else seconds * 1e3
 
 
-def build_rows(crit, peers, pipeline):
+def build_rows(crit, peers, pipeline, threads):
     ref256 = load_json(peers, "bench256.json")
     ref1024 = load_json(peers, "bench1024.json")
     fit = load_json(peers, "fit_timing.json")
@@ -100,14 +100,18 @@ def build_rows(crit, peers, pipeline):
     detector = load_json(peers, "detector.json")
     effnet = load_json(peers, "efficientnet_lite0.json")
 
+    def two_threads(value):
+        # The peers time the coreset and the training step at 2 threads only.
+        return value if threads == 2 else None
+
     def fit_seconds(n):
         return dig(fit, "runs", lambda r: r["n"] == n and r["probability"], "fit_s_median")
 
     def torch_rate(model, batch):
         return dig(detector, "results", model, f"bs{batch}", "images_per_s")
 
-    def effnet_rate(model, batch, threads=1):
-        # Torch's 1-thread figures: at 2 threads on shared cores its times spread widely.
+    def effnet_rate(model, batch):
+        # Torch at the thread count that sieve's detector benchmarks ran with.
         return dig(effnet, "results", model, f"threads{threads}", f"bs{batch}", "images_per_s")
 
     rows = [
@@ -142,7 +146,9 @@ def build_rows(crit, peers, pipeline):
                                     else " (ResNet-18)"), "img/s", 1, True),
         Row("PatchCore greedy coreset, 102,400 to 10,240 rows",
             criterion_seconds(crit, "patchcore/coreset_102400_to_10240"),
-            dig(detector, "results", "patchcore_resnet18", "memory_bank", "coreset_s"),
+            two_threads(dig(effnet, "results", "anomalib_coreset_102400_to_10240", "seconds")
+                        or dig(detector, "results", "patchcore_resnet18", "memory_bank",
+                               "coreset_s")),
             "anomalib (384 dims)", "s", 20),
         Row("FastFlow inference, batch 1", per_second(criterion_seconds(crit, "fastflow/infer_batch1")),
             effnet_rate("anomalib_fastflow", 1) or torch_rate("fastflow_resnet18", 1),
@@ -156,10 +162,10 @@ def build_rows(crit, peers, pipeline):
     train_step = criterion_seconds(crit, "fastflow/train_step")
     train_batch = dig(pipeline, "fastflow_train_batch") or 8
     rows.append(Row("FastFlow training, cached features", per_second(train_step, train_batch),
-                    dig(effnet, "results", "anomalib_fastflow_train_step", "cached_features_bs8",
-                        "images_per_s")
-                    or dig(detector, "results", "fastflow_resnet18_train_epoch",
-                           "images_per_s_epoch2"),
+                    two_threads(dig(effnet, "results", "anomalib_fastflow_train_step",
+                                    "cached_features_bs8", "images_per_s")
+                                or dig(detector, "results", "fastflow_resnet18_train_epoch",
+                                       "images_per_s_epoch2")),
                     "torch FastFlow step on cached features", "img/s", 1, True))
     peak = dig(pipeline, "timing", "peak_memory_mib")
     rows.append(Row("sieve run, magnetic_tile, PatchCore, peak memory", peak, 2048.0,
@@ -174,10 +180,13 @@ def main(argv=None):
                         help="criterion's output folders, searched in order")
     parser.add_argument("--peers", required=True, help="PEERS_ROOT/results of the peer scripts")
     parser.add_argument("--pipeline", help="report.json of a `sieve run` on magnetic_tile")
+    parser.add_argument("--threads", type=int, default=2, choices=[1, 2],
+                        help="threads of sieve's detector benchmarks; torch's figures at the "
+                             "same count are compared (default 2)")
     args = parser.parse_args(argv)
 
     pipeline = json.loads(Path(args.pipeline).read_text()) if args.pipeline else None
-    rows = build_rows(args.criterion, args.peers, pipeline)
+    rows = build_rows(args.criterion, args.peers, pipeline, args.threads)
     header = ["what", "sieve", "peer", "peer tool", "ratio", "target", "verdict"]
     print("| " + " | ".join(header) + " |")
     print("| " + " | ".join(["---"] * len(header)) + " |")

@@ -23,6 +23,8 @@ use crate::args::{Cli, Command};
 const CANDLE_THREADS_VARIABLE: &str = "CANDLE_NUM_THREADS";
 
 fn main() -> ExitCode {
+    // Before any other thread starts: freed maps and buffers stay in the process for reuse.
+    sieve_core::pages::keep_freed_memory();
     // candle 0.11 runs large elementwise operations on a second thread pool beside rayon's,
     // whose idle threads spin while waiting. On 2 shared cores that spinning took most of the
     // CPU: FastFlow trained 4 times faster with the pool off (one thread), and matrix

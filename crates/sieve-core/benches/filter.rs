@@ -109,6 +109,8 @@ fn suppressions(filter: &FalseAlarmFilter, found: &[Candidate]) -> Vec<Suppressi
 }
 
 fn filter_benches(c: &mut Criterion) {
+    // The allocator settings of the `sieve` binary, so the benchmark measures what it runs.
+    sieve_core::pages::keep_freed_memory();
     let filter = trained_filter();
     let svm = filter.svm.as_ref().expect("trained");
     eprintln!(

@@ -34,6 +34,8 @@ fn samples(n: usize, seed: u64) -> (Vec<Vec<f64>>, Vec<bool>) {
 }
 
 fn svm_benches(c: &mut Criterion) {
+    // The allocator settings of the `sieve` binary, so the benchmark measures what it runs.
+    sieve_core::pages::keep_freed_memory();
     let params = fixed_params();
 
     let mut group = c.benchmark_group("svm_fit_proba");

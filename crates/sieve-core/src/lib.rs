@@ -12,7 +12,7 @@ pub mod imageio;
 pub mod map;
 pub mod mapio;
 pub mod metrics;
-mod pages;
+pub mod pages;
 pub mod prior;
 pub mod regions;
 pub mod svm;
