@@ -81,6 +81,7 @@ mod tests {
     use super::*;
     use crate::fastflow::{FastFlowMap, FastFlowModel, FastFlowParams};
     use crate::flow::TrainParams;
+    use candle_core::backprop::GradStore;
     use candle_core::Tensor;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -264,21 +265,13 @@ mod tests {
         assert!((value - got_loss).abs() < 1e-9, "{value} vs {got_loss}");
 
         assert_eq!(vars.len(), 2 * 4 * 4);
+        let values = |grads: &GradStore, var: &candle_core::Var| -> Vec<f32> {
+            let grad = grads.get(var.as_tensor()).unwrap();
+            grad.flatten_all().unwrap().to_vec1().unwrap()
+        };
         for var in &vars {
-            let want: Vec<f32> = expected
-                .get(var.as_tensor())
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            let have: Vec<f32> = got
-                .get(var.as_tensor())
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
+            let want = values(&expected, var);
+            let have = values(&got, var);
             let largest = want.iter().fold(0f32, |m, v| m.max(v.abs()));
             assert!(largest > 1e-3, "gradient {want:?} is too small to test");
             for (a, b) in want.iter().zip(&have) {

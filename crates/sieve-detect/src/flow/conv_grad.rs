@@ -18,6 +18,7 @@ use gemm::Parallelism;
 use super::affine_row::{affine_row, AffineRow};
 use super::conv::ConvSubnet;
 use super::coupling::{AffineCoupling, CouplingStack};
+use super::unfold::inside;
 
 /// Added to the variance of the layer norm, as in `fastflow::layer_norm`.
 const LAYER_NORM_EPS: f32 = 1e-5;
@@ -496,17 +497,6 @@ impl Geometry {
                 }
             }
         }
-    }
-}
-
-/// Range of outputs `o` along a side of `len` cells whose source `o + d - pad` lies inside.
-fn inside(d: usize, pad: usize, len: usize) -> std::ops::Range<usize> {
-    let start = pad.saturating_sub(d);
-    let end = (len + pad).saturating_sub(d).min(len);
-    if start < end {
-        start..end
-    } else {
-        0..0
     }
 }
 

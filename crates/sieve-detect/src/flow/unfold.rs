@@ -49,7 +49,7 @@ fn contiguous_slice<'a, T: WithDType>(
 
 /// Range of outputs `o` along a side of `len` cells whose source `o + d - pad` for kernel tap
 /// `d` lies inside the side. Empty when the tap lies outside for every output.
-fn inside(d: usize, pad: usize, len: usize) -> std::ops::Range<usize> {
+pub(super) fn inside(d: usize, pad: usize, len: usize) -> std::ops::Range<usize> {
     let start = pad.saturating_sub(d);
     let end = (len + pad).saturating_sub(d).min(len);
     if start < end {
