@@ -205,23 +205,23 @@ mod tests {
             .pad_with_zeros(3, left, right)
             .unwrap();
         let kernel = Tensor::from_vec(weight, (m, c, 3, 3), &device).unwrap();
-        let expected: Vec<f32> = padded
+        let convolved: Vec<f32> = padded
             .conv2d(&kernel, 0, 2, 1, 1)
             .unwrap()
             .flatten_all()
             .unwrap()
             .to_vec1()
             .unwrap();
-        assert_eq!(got.len(), expected.len());
-        let mut wanted = Vec::with_capacity(got.len());
-        for (i, (&g, &e)) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(got.len(), convolved.len());
+        let mut expected = Vec::with_capacity(got.len());
+        for (i, (&g, &e)) in got.iter().zip(&convolved).enumerate() {
             let want = (e + bias[i / (ho * wo) % m] + residual[i]).clamp(0.0, 6.0);
             assert!((g - want).abs() < 1e-4, "value {i}: {g} vs {want}");
-            wanted.push(want);
+            expected.push(want);
         }
         // The lower bound of the clamp is exercised, and many values lie inside it.
-        let zeros = wanted.iter().filter(|&&v| v == 0.0).count();
-        let inside = wanted.iter().filter(|&&v| v > 0.0 && v < 6.0).count();
+        let zeros = expected.iter().filter(|&&v| v == 0.0).count();
+        let inside = expected.iter().filter(|&&v| v > 0.0 && v < 6.0).count();
         assert!(zeros > 0, "no value clamped to 0");
         assert!(inside > got.len() / 4, "{inside} values inside (0, 6)");
     }

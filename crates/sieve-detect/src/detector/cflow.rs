@@ -7,13 +7,10 @@ use candle_core::Device;
 use image::Rgb32FImage;
 use sieve_core::AnomalyMap;
 
-use super::{
-    backbone_features, cache_features, DetectError, Detector, InputConfig, OutOfFoldImage,
-};
+use super::{cache_features, flow_anomaly_map, DetectError, Detector, InputConfig, OutOfFoldImage};
 use crate::backbone::{EfficientNetLite0, FEATURE_CHANNELS};
 use crate::cflow::{fit_model, split_held_out, CFlowFit, CFlowModel, CFlowParams};
 use crate::flow::TrainEvent;
-use crate::pool::on_pool;
 
 /// CFlow on EfficientNet-Lite0 features at strides 4, 8 and 16.
 pub struct CFlowDetector {
@@ -101,23 +98,14 @@ impl Detector for CFlowDetector {
         image: &Rgb32FImage,
         exclude: Option<u32>,
     ) -> Result<AnomalyMap, DetectError> {
-        on_pool(|| {
-            if let Some(index) = exclude {
-                return Err(DetectError::Config(format!(
-                    "CFlow cannot leave training image {index} out; score the held-out images that \
-                     out_of_fold lists, with exclude = None"
-                )));
-            }
-            let features = backbone_features(&self.backbone, &self.input, &Device::Cpu, image)?;
-            let (width, height) = self.input.input_size(image.width(), image.height());
-            let grid = self
-                .model
-                .anomaly_maps(&features, width as usize, height as usize)?
-                .swap_remove(0);
-            Ok(self
-                .input
-                .to_image_map(&grid, image.width(), image.height()))
-        })
+        flow_anomaly_map(
+            "CFlow",
+            &self.backbone,
+            &self.input,
+            image,
+            exclude,
+            |features, width, height| self.model.anomaly_maps(features, width, height),
+        )
     }
 
     /// Lists the held-out training images, which the flows never trained on.

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sieve_core::AnomalyMap;
 
 use crate::backbone::{image_to_tensor, EfficientNetLite0};
+use crate::pool::on_pool;
 
 pub use cflow::CFlowDetector;
 pub use fastflow::FastFlowDetector;
@@ -155,6 +156,37 @@ pub trait Detector: Sync {
 
     /// Saves the fitted model into `dir`, creating it if needed.
     fn save(&self, dir: &Path) -> Result<(), DetectError>;
+}
+
+/// Scores `image` with a flow detector on rayon's pool: the backbone features at the input
+/// size, the `(1, h, w)` grid that `maps` computes from them at that size, and that grid
+/// mapped back to the image's own size.
+///
+/// A flow cannot leave one training image out, so `exclude` must be `None`. Out-of-fold maps
+/// come from the held-out images instead.
+fn flow_anomaly_map<E>(
+    name: &str,
+    backbone: &EfficientNetLite0,
+    input: &InputConfig,
+    image: &Rgb32FImage,
+    exclude: Option<u32>,
+    maps: impl FnOnce(&[Tensor], usize, usize) -> Result<Vec<AnomalyMap>, E> + Send,
+) -> Result<AnomalyMap, DetectError>
+where
+    DetectError: From<E>,
+{
+    if let Some(index) = exclude {
+        return Err(DetectError::Config(format!(
+            "{name} cannot leave training image {index} out; score the held-out images that \
+             out_of_fold lists, with exclude = None"
+        )));
+    }
+    on_pool(|| {
+        let features = backbone_features(backbone, input, &Device::Cpu, image)?;
+        let (width, height) = input.input_size(image.width(), image.height());
+        let grid = maps(&features, width as usize, height as usize)?.swap_remove(0);
+        Ok(input.to_image_map(&grid, image.width(), image.height()))
+    })
 }
 
 /// Runs the backbone on `image` resized to the input size: `(1, c_i, h_i, w_i)` per scale, the

@@ -193,8 +193,8 @@ impl FastFlowModel {
         Ok(self.cpu_loss(features, false)?.0)
     }
 
-    /// The loss of a batch on the CPU, and with `gradient` the summed gradient of each scale's
-    /// stack, from one task per image and scale.
+    /// Computes the loss of a batch on the CPU, one task per image and scale. With `gradient`
+    /// it also returns the summed gradient of each scale's stack.
     fn cpu_loss(
         &self,
         features: &[Tensor],

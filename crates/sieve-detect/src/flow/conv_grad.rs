@@ -501,7 +501,7 @@ impl Geometry {
 }
 
 /// `dst (m, n) = lhs (m, k) * rhs (k, n)`, or `dst += ...` with `accumulate`. Every matrix is
-/// stored row-major; a `true` flag means the slice holds the transposed matrix, `(k, m)` for
+/// stored row-major. A `true` flag means the slice contains the transposed matrix, `(k, m)` for
 /// `lhs` or `(n, k)` for `rhs`.
 fn matmul(
     dst: &mut [f32],
@@ -510,7 +510,9 @@ fn matmul(
     (rhs, rhs_t): (&[f32], bool),
     accumulate: bool,
 ) {
-    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
+    assert!(dst.len() >= m * n, "destination shorter than {m} x {n}");
+    assert!(lhs.len() >= m * k, "left operand shorter than {m} x {k}");
+    assert!(rhs.len() >= k * n, "right operand shorter than {k} x {n}");
     if m == 0 || n == 0 {
         return;
     }

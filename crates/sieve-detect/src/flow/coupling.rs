@@ -200,7 +200,7 @@ impl<S: Subnet> CouplingStack<S> {
         Self { blocks }
     }
 
-    /// Each block's subnet, the permutation after it, and its log-scale bound.
+    /// Returns each block's subnet, the permutation after it, and its log-scale bound.
     pub(crate) fn blocks(&self) -> impl Iterator<Item = (&S, &ChannelPermutation, f64)> {
         self.blocks
             .iter()

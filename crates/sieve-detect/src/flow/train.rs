@@ -79,7 +79,7 @@ impl TrainValidParams {
     }
 }
 
-/// What a training closure returns for one batch: its mean loss and the gradient of that loss.
+/// The result of a training closure for one batch: its mean loss and the gradient of that loss.
 pub trait BatchLoss {
     /// Returns the loss value and the gradient of every parameter.
     fn into_gradient(self) -> candle_core::Result<(f64, GradStore)>;
@@ -100,7 +100,7 @@ impl BatchLoss for (f64, GradStore) {
     }
 }
 
-/// What a held-out closure returns for one batch: its mean loss.
+/// The result of a held-out closure for one batch: its mean loss.
 pub trait LossValue {
     fn value(self) -> candle_core::Result<f64>;
 }
